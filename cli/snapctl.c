@@ -1,0 +1,6 @@
+#include "cli.h"
+int
+main(void)
+{
+	return 0;
+}
