@@ -1,0 +1,79 @@
+/*
+ * What the snapshotter's files share but users of the library do not see:
+ * the store object and the driver function table.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "meta.h"
+#include "mount.h"
+#include "store.h"
+
+#define SNAP_DRIVER_VERSION 1
+
+/*
+ * A snapshot driver, behind one versioned table of function pointers. Every
+ * function gets the snapshot's folder (an absolute path) and, where it
+ * matters, the folders of its committed ancestors, nearest first. Drivers
+ * never touch metadata.
+ */
+struct snap_driver {
+	unsigned version; /* SNAP_DRIVER_VERSION */
+	const char *name;
+	/* Layers a snapshot may stack on (ancestors); 0 = no limit. */
+	size_t max_depth;
+	/* Whether the driver can work on ROOT; -EOPNOTSUPP with a reason if not. */
+	int (*probe)(struct snap_store *s, struct sc_err *err);
+	/* Fills dir (exists, empty, under tmp/) for a new snapshot of kind. */
+	int (*prepare)(struct snap_store *s, const char *dir, enum snap_kind kind,
+		       const char *const *parents, size_t nparents, struct sc_err *err);
+	int (*mounts)(struct snap_store *s, const char *dir, enum snap_kind kind,
+		      const char *const *parents, size_t nparents, struct snap_mounts *ret,
+		      struct sc_err *err);
+	/* Makes dir immutable where the file system can (may be NULL). */
+	int (*commit)(struct snap_store *s, const char *dir, struct sc_err *err);
+	/* Readies a folder in trash/ for deletion (may be NULL: plain recursive delete). */
+	int (*remove)(struct snap_store *s, const char *dir, struct sc_err *err);
+};
+
+extern const struct snap_driver snap_driver_overlay;
+extern const struct snap_driver snap_driver_native;
+
+/* Looks a driver up by name; NULL if unknown. */
+const struct snap_driver *snap_driver_find(const char *name);
+
+struct snap_store {
+	char *root;
+	int root_fd;
+	struct snap_meta *meta;
+	const struct snap_driver *driver;
+	char notice[512];
+	pid_t pid;
+	uint64_t starttime;
+	unsigned seq; /* numbers this process's tmp/ folders */
+};
+
+/*
+ * Makes a new folder under tmp/ owned by this process; writes its absolute
+ * path into path (PATH_MAX bytes) and its name (relative to ROOT) into rel.
+ */
+int snap_store_mktemp(struct snap_store *s, const char *what, char *path, char *rel,
+		      struct sc_err *err);
+
+/* Moves ROOT/rel to trash/ (renames; cheap). Missing is success. */
+int snap_store_trash(struct snap_store *s, const char *rel);
+
+/* Appends a mount to ret with room for nopts options. */
+int snap_mounts_add(struct snap_mounts *ret, const char *type, const char *source, size_t nopts);
+/* Appends an option to m (room was reserved by snap_mounts_add). */
+int snap_mount_opt(struct snap_mount *m, const char *opt);
+/* Appends a bind mount of dir, read-only or not. */
+int snap_mounts_bind(struct snap_mounts *ret, const char *dir, bool ro);
+
+/* Bytes (allocated blocks) and inodes of a tree, each hard-linked inode counted once. */
+int snap_du(int dirfd, const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes);
+
+/* Restores invariants 2 and 3 of store.h; called by open. */
+int snap_store_cleanup(struct snap_store *s, struct sc_err *err);
