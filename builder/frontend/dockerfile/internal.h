@@ -1,0 +1,98 @@
+/*
+ * Helpers shared by the Dockerfile frontend's files and by nothing else: an
+ * arena that owns every string and array of one parse, UTF-8 decoding with
+ * the same rules as Go (so text BuildKit sees as one rune we see as one
+ * rune), and the Unicode classes BuildKit's parser relies on.
+ *
+ * Invariant: nothing allocated from an arena is freed on its own; the arena
+ * goes away as a whole, which is what makes error paths short and fuzzing
+ * leak-free.
+ */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bld_arena;
+
+/* NULL on allocation failure. */
+struct bld_arena *bld_arena_new(void);
+/* NULL-safe; returns NULL. */
+struct bld_arena *bld_arena_free(struct bld_arena *a);
+/* Zeroed memory; NULL when out of memory. */
+void *bld_arena_alloc(struct bld_arena *a, size_t size);
+char *bld_arena_strndup(struct bld_arena *a, const char *s, size_t len);
+char *bld_arena_strdup(struct bld_arena *a, const char *s);
+char *bld_arena_printf(struct bld_arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A growable string kept in plain heap memory (for building results). */
+struct bld_str {
+	char *s;
+	size_t len, cap;
+	bool oom; /* sticky: set once an append failed */
+};
+void bld_str_putn(struct bld_str *b, const char *s, size_t n);
+void bld_str_puts(struct bld_str *b, const char *s);
+void bld_str_putc(struct bld_str *b, char c);
+void bld_str_put_rune(struct bld_str *b, uint32_t r);
+void bld_str_reset(struct bld_str *b);
+void bld_str_done(struct bld_str *b);
+
+/* A growable array of strings, heap backed; strings are not owned. */
+struct bld_strv {
+	const char **v;
+	size_t n, cap;
+	bool oom;
+};
+void bld_strv_push(struct bld_strv *sv, const char *s);
+void bld_strv_done(struct bld_strv *sv);
+
+#define BLD_RUNE_ERROR 0xFFFDu
+
+/*
+ * Decodes one rune at s (len > 0) like Go's utf8.DecodeRune: an invalid or
+ * truncated sequence yields BLD_RUNE_ERROR with width 1.
+ */
+uint32_t bld_utf8_decode(const char *s, size_t len, size_t *ret_width);
+/* True when s[0..len) is valid UTF-8; *ret_bad gets the offset of the first bad byte. */
+bool bld_utf8_valid(const char *s, size_t len, size_t *ret_bad);
+
+/* Go's unicode.IsSpace, IsLetter, IsDigit, strconv.IsPrint. */
+bool bld_rune_is_space(uint32_t r);
+bool bld_rune_is_letter(uint32_t r);
+bool bld_rune_is_digit(uint32_t r);
+bool bld_rune_is_print(uint32_t r);
+
+/* ASCII whitespace as Go's regexp [\t\v\f\r ] sees it (no newline). */
+static inline bool
+bld_is_hspace(char c)
+{
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static inline bool
+bld_is_ascii_space(char c)
+{
+	return bld_is_hspace(c) || c == '\n';
+}
+
+/* Length of s after dropping trailing runes for which bld_rune_is_space() holds. */
+size_t bld_trim_right_len(const char *s, size_t len);
+/* Offset of the first rune that is not a space. */
+size_t bld_trim_left_off(const char *s, size_t len);
+
+/* Appends s quoted the way Go's strconv.Quote does. */
+void bld_go_quote(struct bld_str *out, const char *s, size_t len);
+
+/* Levenshtein distance, capped at cap + 1 to stay cheap. */
+size_t bld_edit_distance(const char *a, const char *b, size_t cap);
+/*
+ * The candidate closest to word (case-insensitive), or NULL when none is
+ * close enough to be a plausible typo.
+ */
+const char *bld_suggest(const char *word, const char *const *candidates, size_t n);
+
+bool bld_strcaseeq(const char *a, const char *b);
