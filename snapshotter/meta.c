@@ -95,9 +95,43 @@ meta_txn_begin_raw(struct snap_meta *m, unsigned flags, MDB_txn **ret)
 	}
 }
 
+/*
+ * Opens the table handles. The common case, a store already at our schema,
+ * needs only a read transaction; handles opened in a transaction survive
+ * only if it commits, so even the read transaction is committed.
+ */
+static int
+meta_open_existing(struct snap_meta *m)
+{
+	MDB_txn *txn = NULL;
+	int r = meta_txn_begin_raw(m, MDB_RDONLY, &txn);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < _SNAP_DB_MAX; i++) {
+		int rc = mdb_dbi_open(txn, db_names[i], 0, &m->dbi[i]);
+		if (rc) {
+			mdb_txn_abort(txn);
+			return snap_meta_errno(rc);
+		}
+	}
+	MDB_val k = {.mv_size = 6, .mv_data = "schema"}, v;
+	uint32_t version = 0;
+	if (mdb_get(txn, m->dbi[SNAP_DB_META], &k, &v) == 0 && v.mv_size == 4)
+		memcpy(&version, v.mv_data, 4);
+	if (version != SNAP_META_SCHEMA) {
+		mdb_txn_abort(txn);
+		return -ESTALE;
+	}
+	int rc = mdb_txn_commit(txn);
+	return snap_meta_errno(rc);
+}
+
 static int
 meta_migrate(struct snap_meta *m, struct sc_err *err)
 {
+	if (meta_open_existing(m) == 0)
+		return 0;
+
 	MDB_txn *txn = NULL;
 	int r = meta_txn_begin_raw(m, 0, &txn);
 	if (r < 0)
@@ -128,10 +162,6 @@ meta_migrate(struct snap_meta *m, struct sc_err *err)
 				  "metadata schema %" PRIu32 " is newer than this snapctl knows (%u); "
 				  "upgrade snapctl",
 				  version, SNAP_META_SCHEMA);
-	}
-	if (version == SNAP_META_SCHEMA) {
-		mdb_txn_abort(txn);
-		return 0;
 	}
 
 	/*

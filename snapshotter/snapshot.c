@@ -467,7 +467,8 @@ snap_snapshot_prepare(struct snap_store *s, const char *key, const char *parent,
 		r = chain_load(s, &t, parent, &chain);
 	snap_txn_end(&t);
 	if (r < 0)
-		return r;
+		return sc_err_prefix(err, r, "%s '%s'", kind == SNAP_KIND_VIEW ? "view" : "prepare",
+				     key);
 	if (s->driver->max_depth && chain.n > s->driver->max_depth) {
 		size_t n = chain.n;
 		chain_clear(&chain);
@@ -637,7 +638,7 @@ snap_snapshot_commit(struct snap_store *s, const char *name, const char *key,
 	if (r >= 0)
 		r = labels_validate(labels, nlabels, err);
 	if (r < 0)
-		return sc_err_prefix(err, r, "commit '%s'", name ? name : "");
+		return sc_err_prefix(err, r, "commit"); /* the bad name may be huge: not quoted */
 
 	for (int attempt = 0; attempt < 3; attempt++) {
 		struct snap_txn t;

@@ -142,10 +142,10 @@ snap_store_open(const struct snap_store_opts *opts, struct snap_store **ret, str
 			/* Not there yet: create it below, then resolve. */
 			r = sc_mkdir_p(opts->root, 0711);
 			if (r < 0)
-				return sc_err_setsys(err, r,
-						     "cannot create store '%s'; pass --root with a "
-						     "writable folder",
-						     opts->root);
+				return sc_err_set(err, r,
+						  "cannot create store '%s': %s; pass --root with a "
+						  "writable folder",
+						  opts->root, sc_strerror(r));
 			if (!realpath(opts->root, root))
 				return sc_err_setsys(err, -errno, "cannot resolve store '%s'",
 						     opts->root);
@@ -157,10 +157,10 @@ snap_store_open(const struct snap_store_opts *opts, struct snap_store **ret, str
 			return sc_err_set(err, r, "no default store; pass --root DIR");
 		r = sc_mkdir_p(def, 0711);
 		if (r < 0)
-			return sc_err_setsys(err, r,
-					     "cannot create store '%s'; pass --root DIR or set "
-					     "SNAPCTL_ROOT to a writable folder",
-					     def);
+			return sc_err_set(err, r,
+					  "cannot create store '%s': %s; pass --root DIR or set "
+					  "SNAPCTL_ROOT to a writable folder",
+					  def, sc_strerror(r));
 		if (!realpath(def, root))
 			return sc_err_setsys(err, -errno, "cannot resolve store '%s'", def);
 	}
@@ -182,17 +182,18 @@ snap_store_open(const struct snap_store_opts *opts, struct snap_store **ret, str
 		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 			r = -errno;
 			snap_store_close(s);
-			return sc_err_setsys(err, r,
-					     "cannot create '%s'; the store needs a writable folder "
-					     "(pass --root DIR)",
-					     path);
+			return sc_err_set(err, r,
+					  "cannot create '%s': %s; the store needs a writable "
+					  "folder (pass --root DIR)",
+					  path, sc_strerror(r));
 		}
 	}
 	/* mkdir() above can succeed on a read-only bind of an existing store: check. */
 	if (access(root, W_OK) < 0) {
 		r = -errno;
 		snap_store_close(s);
-		return sc_err_setsys(err, r, "store '%s' is not writable; pass --root DIR", root);
+		return sc_err_set(err, r, "store '%s' is not writable (%s); pass --root DIR", root,
+				  sc_strerror(r));
 	}
 
 	s->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -210,8 +211,21 @@ snap_store_open(const struct snap_store_opts *opts, struct snap_store **ret, str
 		return sc_err_prefix(err, r, "store '%s'", root);
 	}
 
+	/* Known stores need no writer lock: look in a read transaction first. */
 	struct driver_choice choice = {.wanted = opts ? opts->driver : NULL, .store = s};
-	r = snap_meta_write(s->meta, choose_driver, &choice, err);
+	struct snap_txn t;
+	r = snap_txn_begin_read(s->meta, &t, err);
+	if (r >= 0) {
+		MDB_val v;
+		r = snap_txn_get(&t, SNAP_DB_META, "driver", 6, &v);
+		if (r == 0)
+			r = choose_driver(&t, &choice);
+		else if (r == -ENOENT)
+			r = 1;
+		snap_txn_end(&t);
+	}
+	if (r == 1)
+		r = snap_meta_write(s->meta, choose_driver, &choice, err);
 	if (r < 0) {
 		snap_store_close(s);
 		return r;
@@ -295,7 +309,7 @@ snap_store_empty_trash(struct snap_store *s)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (s->driver->remove) {
+		if (s->driver && s->driver->remove) {
 			char path[PATH_MAX];
 			snprintf(path, sizeof(path), "%s/trash/%s", s->root, de->d_name);
 			s->driver->remove(s, path, NULL);

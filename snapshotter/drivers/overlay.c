@@ -74,8 +74,7 @@ overlay_probe(struct snap_store *s, struct sc_err *err)
 		else
 			umount2(merged, MNT_DETACH);
 	}
-	snap_store_trash(s, rel);
-	snap_store_empty_trash(s);
+	sc_rm_rf_at(s->root_fd, rel);
 	return r;
 }
 
