@@ -228,6 +228,7 @@ pattern_reverse(struct pattern *p)
 
 struct nfa {
 	const struct pattern *p;
+	uint64_t *mem; /* owns cur and next, which swap */
 	uint64_t *cur, *next;
 	size_t words;
 };
@@ -237,10 +238,11 @@ nfa_init(struct nfa *m, const struct pattern *p)
 {
 	m->p = p;
 	m->words = (p->n + 1 + 63) / 64;
-	m->cur = calloc(m->words * 2, sizeof(uint64_t));
-	if (!m->cur)
+	m->mem = calloc(m->words * 2, sizeof(uint64_t));
+	if (!m->mem)
 		return -ENOMEM;
-	m->next = m->cur + m->words;
+	m->cur = m->mem;
+	m->next = m->mem + m->words;
 	return 0;
 }
 
@@ -385,7 +387,7 @@ trim_affix(const char *value, const char *pat, bool suffix, bool greedy, struct 
 		bld_str_putn(out, value, vlen - (size_t)n);
 	}
 out:
-	free(m.cur);
+	free(m.mem);
 	free(p.t);
 	return r;
 }
@@ -439,7 +441,7 @@ replace(const char *value, const char *pat, const char *repl, bool all, struct b
 	}
 	bld_str_putn(out, value + last_end, vlen - last_end);
 out:
-	free(m.cur);
+	free(m.mem);
 	free(p.t);
 	return r;
 }

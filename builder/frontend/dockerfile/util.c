@@ -450,30 +450,40 @@ bld_go_quote(struct bld_str *out, const char *s, size_t len)
 size_t
 bld_edit_distance(const char *a, const char *b, size_t cap)
 {
+	/* Optimal string alignment: a swap of neighbours ("chwon") counts as one edit. */
 	size_t la = strlen(a), lb = strlen(b);
 	if (la > 64 || lb > 64)
 		return cap + 1;
-	size_t prev[65], cur[65];
+	size_t d[65][65];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
 	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
+		d[0][j] = j;
 	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
 			char ca = a[i - 1], cb = b[j - 1];
 			if (ca >= 'A' && ca <= 'Z')
 				ca = (char)(ca + 32);
 			if (cb >= 'A' && cb <= 'Z')
 				cb = (char)(cb + 32);
-			size_t best = prev[j - 1] + (ca != cb);
-			if (prev[j] + 1 < best)
-				best = prev[j] + 1;
-			if (cur[j - 1] + 1 < best)
-				best = cur[j - 1] + 1;
-			cur[j] = best;
+			size_t best = d[i - 1][j - 1] + (ca != cb);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1) {
+				char pa = a[i - 2], pb = b[j - 2];
+				if (pa >= 'A' && pa <= 'Z')
+					pa = (char)(pa + 32);
+				if (pb >= 'A' && pb <= 'Z')
+					pb = (char)(pb + 32);
+				if (ca == pb && pa == cb && d[i - 2][j - 2] + 1 < best)
+					best = d[i - 2][j - 2] + 1;
+			}
+			d[i][j] = best;
 		}
-		memcpy(prev, cur, (lb + 1) * sizeof(size_t));
 	}
-	return prev[lb] > cap ? cap + 1 : prev[lb];
+	return d[la][lb] > cap ? cap + 1 : d[la][lb];
 }
 
 const char *
