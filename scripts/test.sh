@@ -1,0 +1,43 @@
+#!/bin/bash
+# Builds snapctl and runs the whole test suite (unit, integration, slow),
+# then the unit suite again under AddressSanitizer and UBSan, then the
+# format check. Run as root: integration tests mount file systems.
+# Ends with one line "N passed, N failed, N skipped" and a non-zero exit
+# status if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD_DIR:-build}
+ASAN_BUILD=${ASAN_BUILD_DIR:-build-asan}
+conformance_opts=()
+# In CI the parser conformance corpus must be there: missing is a failure.
+if [ -n "${CI:-}" ]; then
+	conformance_opts=(-Drequire_conformance=true -Dconformance_dir="$(cd .. && pwd)/shared/conformance")
+fi
+
+configure() {
+	local dir=$1
+	shift
+	if [ -d "$dir/meson-info" ]; then
+		meson configure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
+
+status=0
+configure "$BUILD" -Dwerror=true "${conformance_opts[@]}" || exit 1
+ninja -C "$BUILD" || exit 1
+meson test -C "$BUILD" --print-errorlogs --num-processes 2 || status=1
+
+configure "$ASAN_BUILD" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+	"${conformance_opts[@]}" || exit 1
+ninja -C "$ASAN_BUILD" || exit 1
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C "$ASAN_BUILD" --suite unit --print-errorlogs --num-processes 2 || status=1
+
+./scripts/check-format.sh || status=1
+
+python3 scripts/test-summary.py "$BUILD/meson-logs/testlog.json" \
+	"$ASAN_BUILD/meson-logs/testlog.json" || status=1
+exit $status
