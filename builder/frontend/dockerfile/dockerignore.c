@@ -18,11 +18,11 @@
 #include "util.h"
 
 enum tok_kind {
-	T_LIT,   /* one byte */
-	T_ANY,   /* ? : one byte but '/' */
-	T_STAR,  /* * : any run without '/' */
+	T_LIT,	 /* one byte */
+	T_ANY,	 /* ? : one byte but '/' */
+	T_STAR,	 /* * : any run without '/' */
 	T_DSTAR, /* ** followed by more: "" or anything ending in '/' */
-	T_ALL,   /* ** at the end: anything */
+	T_ALL,	 /* ** at the end: anything */
 	T_CLASS, /* [...] */
 };
 
@@ -147,20 +147,22 @@ compile(struct pattern *p, const char *text, struct sc_err *err)
 				}
 				if (hi < lo)
 					return sc_err_set(err, -EINVAL,
-							  "bad range in pattern '%s': %c-%c", text, lo,
-							  hi);
+							  "bad range in pattern '%s': %c-%c", text,
+							  lo, hi);
 				for (unsigned b = lo; b <= hi; b++)
 					t->set[b / 8] |= (uint8_t)(1u << (b % 8));
 			}
 			if (!closed)
-				return sc_err_set(err, -EINVAL,
-						  "unterminated '[' in pattern '%s': close it with ']' "
-						  "or write '\\['",
-						  text);
+				return sc_err_set(
+					err, -EINVAL,
+					"unterminated '[' in pattern '%s': close it with ']' "
+					"or write '\\['",
+					text);
 		} else if (c == '\\') {
 			if (i + 1 >= len)
 				return sc_err_set(err, -EINVAL,
-						  "pattern '%s' ends with an escape character", text);
+						  "pattern '%s' ends with an escape character",
+						  text);
 			t->kind = T_LIT;
 			t->c = (unsigned char)text[i + 1];
 			i += 2;
@@ -178,7 +180,7 @@ struct mstate {
 	const struct pattern *p;
 	const char *s;
 	size_t len;
-	bool prefix; /* succeed when the input runs out */
+	bool prefix;   /* succeed when the input runs out */
 	uint8_t *memo; /* failed (token, offset) pairs, or NULL */
 };
 

@@ -54,8 +54,8 @@ bld_instr_kind_from_string(const char *s, enum bld_instr_kind *ret)
 	return -EINVAL;
 }
 
-#define ENUM_STRINGS(prefix, type, max, ...)                                                      \
-	static const char *const prefix##_names[max] = {__VA_ARGS__};                             \
+#define ENUM_STRINGS(prefix, type, max, ...)                                                       \
+	static const char *const prefix##_names[max] = {__VA_ARGS__};                              \
 	const char *bld_##prefix##_to_string(type v)                                               \
 	{                                                                                          \
 		return (unsigned)v < max ? prefix##_names[v] : NULL;                               \
@@ -72,8 +72,7 @@ bld_instr_kind_from_string(const char *s, enum bld_instr_kind *ret)
 
 ENUM_STRINGS(mount_type, enum bld_mount_type, BLD_MOUNT_TYPE_MAX, "bind", "cache", "tmpfs",
 	     "secret", "ssh")
-ENUM_STRINGS(mount_sharing, enum bld_mount_sharing, BLD_SHARING_MAX, "shared", "private",
-	     "locked")
+ENUM_STRINGS(mount_sharing, enum bld_mount_sharing, BLD_SHARING_MAX, "shared", "private", "locked")
 ENUM_STRINGS(network, enum bld_network, BLD_NETWORK_MAX, "default", "none", "host")
 ENUM_STRINGS(security, enum bld_security, BLD_SECURITY_MAX, "sandbox", "insecure")
 
@@ -87,8 +86,7 @@ struct ctx {
 	struct sc_err *err;
 };
 
-static int
-fail(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 fail(struct ctx *c, const char *fmt, ...)
@@ -147,8 +145,8 @@ parse_flags(struct ctx *c, const struct flag_def *defs, size_t ndefs, struct fla
 				cands[j] = defs[j].name;
 			const char *s = bld_suggest(nm, cands, ndefs < 16 ? ndefs : 16);
 			if (s)
-				return fail(c, "unknown flag --%s for %s (did you mean --%s?)", nm, c->kw,
-					    s);
+				return fail(c, "unknown flag --%s for %s (did you mean --%s?)", nm,
+					    c->kw, s);
 			return fail(c, "unknown flag --%s for %s", nm, c->kw);
 		}
 		struct flag_val *v = &vals[k];
@@ -339,13 +337,15 @@ check_chmod(struct ctx *c, const char *v, bool *ret_octal, unsigned *ret_mode)
 		return 0;
 	}
 	if (n > 0 && strspn(v, "0123456789") == n)
-		return fail(c, "invalid --chmod value '%s': an octal mode has at most four digits 0-7",
+		return fail(c,
+			    "invalid --chmod value '%s': an octal mode has at most four digits 0-7",
 			    v);
 	if (!chmod_symbolic_ok(v))
-		return fail(c,
-			    "invalid --chmod value '%s': use an octal mode (0755) or a symbolic one "
-			    "(u+x,g-w,o=r)",
-			    v);
+		return fail(
+			c,
+			"invalid --chmod value '%s': use an octal mode (0755) or a symbolic one "
+			"(u+x,g-w,o=r)",
+			v);
 	*ret_octal = false;
 	return 0;
 }
@@ -359,7 +359,8 @@ need_args(struct ctx *c, size_t min, size_t max)
 	if (min == max && min == 1)
 		return fail(c, "%s requires exactly one argument", c->kw);
 	if (n < min)
-		return fail(c, "%s requires at least %zu argument%s", c->kw, min, min == 1 ? "" : "s");
+		return fail(c, "%s requires at least %zu argument%s", c->kw, min,
+			    min == 1 ? "" : "s");
 	return fail(c, "%s takes at most %zu argument%s", c->kw, max, max == 1 ? "" : "s");
 }
 
@@ -560,9 +561,10 @@ bld_mount_parse(const struct bld_dockerfile *df, const char *spec,
 				   !strcmp(key, "readwrite") || !strcmp(key, "rw") ||
 				   !strcmp(key, "required");
 		if (!eq && !is_bool_key) {
-			r = sc_err_set(err, -EINVAL,
-				       "invalid field '%s' in --mount '%s': must be a key=value pair",
-				       fld, spec);
+			r = sc_err_set(
+				err, -EINVAL,
+				"invalid field '%s' in --mount '%s': must be a key=value pair", fld,
+				spec);
 			break;
 		}
 		const char *val = eq ? eq + 1 : "true";
@@ -583,10 +585,11 @@ bld_mount_parse(const struct bld_dockerfile *df, const char *spec,
 		}
 		if (!strcmp(key, "type")) {
 			if (bld_mount_type_from_string(v, &m.type) < 0)
-				r = sc_err_set(err, -EINVAL,
-					       "unsupported mount type '%s' (use bind, cache, tmpfs, "
-					       "secret or ssh)",
-					       v);
+				r = sc_err_set(
+					err, -EINVAL,
+					"unsupported mount type '%s' (use bind, cache, tmpfs, "
+					"secret or ssh)",
+					v);
 		} else if (!strcmp(key, "source") || !strcmp(key, "src")) {
 			m.source = v;
 		} else if (!strcmp(key, "target") || !strcmp(key, "dst") ||
@@ -606,16 +609,18 @@ bld_mount_parse(const struct bld_dockerfile *df, const char *spec,
 				m.required = b;
 			} else {
 				ro_set = true;
-				m.readonly = (key[0] == 'r' && key[1] != 'w' && strcmp(key, "readwrite"))
-						     ? b
-						     : !b;
+				m.readonly =
+					(key[0] == 'r' && key[1] != 'w' && strcmp(key, "readwrite"))
+						? b
+						: !b;
 			}
 		} else if (!strcmp(key, "sharing")) {
 			if (bld_mount_sharing_from_string(v, &m.sharing) < 0)
-				r = sc_err_set(err, -EINVAL,
-					       "unsupported sharing value '%s' (use shared, private or "
-					       "locked)",
-					       v);
+				r = sc_err_set(
+					err, -EINVAL,
+					"unsupported sharing value '%s' (use shared, private or "
+					"locked)",
+					v);
 		} else if (!strcmp(key, "mode")) {
 			char *end;
 			errno = 0;
@@ -630,7 +635,8 @@ bld_mount_parse(const struct bld_dockerfile *df, const char *spec,
 			errno = 0;
 			unsigned long id = strtoul(v, &end, 10);
 			if (!*v || *end || errno || id > 0xFFFFFFFFul || v[0] == '-')
-				r = sc_err_set(err, -EINVAL, "invalid %s '%s': use a number", key, v);
+				r = sc_err_set(err, -EINVAL, "invalid %s '%s': use a number", key,
+					       v);
 			if (key[0] == 'u')
 				m.uid = (unsigned)id;
 			else
@@ -666,7 +672,8 @@ bld_mount_parse(const struct bld_dockerfile *df, const char *spec,
 	case BLD_MOUNT_TMPFS:
 		if (!m.target || !m.target[0])
 			return sc_err_set(err, -EINVAL,
-					  "%s mount '%s' needs a target (add target=PATH)", tn, spec);
+					  "%s mount '%s' needs a target (add target=PATH)", tn,
+					  spec);
 		if (m.type == BLD_MOUNT_CACHE) {
 			if (!m.id)
 				m.id = m.target;
@@ -740,7 +747,8 @@ build_from(struct ctx *c, struct bld_instr *in)
 			     *p == '_' || *p == '.';
 		if (!ok) {
 			r = fail(c,
-				 "invalid name for build stage: '%s', name can't start with a number "
+				 "invalid name for build stage: '%s', name can't start with a "
+				 "number "
 				 "or contain symbols",
 				 n->args[2]);
 			goto out;
@@ -862,11 +870,11 @@ build_arg(struct ctx *c, struct bld_instr *in)
 static int
 build_copy(struct ctx *c, struct bld_instr *in, bool add)
 {
-	static const struct flag_def copy_defs[] = {
-		{"from", FL_STRING}, {"chown", FL_STRING}, {"chmod", FL_STRING},
-		{"link", FL_BOOL},   {"parents", FL_BOOL}, {"exclude", FL_LIST}};
+	static const struct flag_def copy_defs[] = {{"from", FL_STRING},  {"chown", FL_STRING},
+						    {"chmod", FL_STRING}, {"link", FL_BOOL},
+						    {"parents", FL_BOOL}, {"exclude", FL_LIST}};
 	static const struct flag_def add_defs[] = {
-		{"chown", FL_STRING},	 {"chmod", FL_STRING},	   {"link", FL_BOOL},
+		{"chown", FL_STRING},	   {"chmod", FL_STRING},    {"link", FL_BOOL},
 		{"keep-git-dir", FL_BOOL}, {"checksum", FL_STRING}, {"exclude", FL_LIST},
 		{"parents", FL_BOOL}};
 	const struct flag_def *defs = add ? add_defs : copy_defs;
@@ -928,9 +936,10 @@ build_copy(struct ctx *c, struct bld_instr *in, bool add)
 	if (cp->checksum) {
 		const char *colon = strchr(cp->checksum, ':');
 		size_t hex = colon ? strlen(colon + 1) : 0;
-		bool ok = colon && ((!strncmp(cp->checksum, "sha256:", 7) && hex == 64) ||
-				    (!strncmp(cp->checksum, "sha384:", 7) && hex == 96) ||
-				    (!strncmp(cp->checksum, "sha512:", 7) && hex == 128)) &&
+		bool ok = colon &&
+			  ((!strncmp(cp->checksum, "sha256:", 7) && hex == 64) ||
+			   (!strncmp(cp->checksum, "sha384:", 7) && hex == 96) ||
+			   (!strncmp(cp->checksum, "sha512:", 7) && hex == 128)) &&
 			  strspn(colon + 1, "0123456789abcdef") == hex;
 		if (!ok) {
 			r = fail(c, "invalid --checksum '%s': use sha256:<64 hex digits>",
@@ -993,7 +1002,8 @@ build_copy(struct ctx *c, struct bld_instr *in, bool add)
 			continue;
 		}
 		if (!add && bld_source_is_url(src) && !bld_source_is_git(src)) {
-			r = fail(c, "COPY cannot fetch URLs ('%s'); use ADD for remote sources", src);
+			r = fail(c, "COPY cannot fetch URLs ('%s'); use ADD for remote sources",
+				 src);
 			goto out;
 		}
 		if (cp->checksum && !bld_source_is_url(src)) {
@@ -1157,13 +1167,15 @@ build(struct ctx *c, struct bld_instr *in)
 	size_t bad;
 	if (!bld_utf8_valid(n->original, strlen(n->original), &bad)) {
 		if (n->start_line == n->end_line && n->nheredocs == 0)
-			return sc_err_set(c->err, -EINVAL,
-					  "%s:%u:%zu: invalid UTF-8 (byte 0x%02x); save the file as "
-					  "UTF-8",
-					  c->df->filename, n->start_line, bad + 1,
-					  (unsigned char)n->original[bad]);
-		return fail(c, "invalid UTF-8 (byte 0x%02x at offset %zu of the instruction); save "
-			       "the file as UTF-8",
+			return sc_err_set(
+				c->err, -EINVAL,
+				"%s:%u:%zu: invalid UTF-8 (byte 0x%02x); save the file as "
+				"UTF-8",
+				c->df->filename, n->start_line, bad + 1,
+				(unsigned char)n->original[bad]);
+		return fail(c,
+			    "invalid UTF-8 (byte 0x%02x at offset %zu of the instruction); save "
+			    "the file as UTF-8",
 			    (unsigned char)n->original[bad], bad);
 	}
 	for (size_t i = 0; i < n->nargs; i++)
@@ -1237,7 +1249,8 @@ build(struct ctx *c, struct bld_instr *in)
 		if (k == BLD_INSTR_VOLUME)
 			for (size_t i = 0; i < n->nargs; i++)
 				if (bld_trim_right_len(n->args[i], strlen(n->args[i])) == 0)
-					return fail(c, "VOLUME specified can not be an empty string");
+					return fail(c,
+						    "VOLUME specified can not be an empty string");
 		in->u.words.v = n->args;
 		in->u.words.n = n->nargs;
 		return 0;

@@ -44,7 +44,7 @@ struct pctx {
 	struct sc_err *err;
 	char escape;
 	struct bld_env platform; /* automatic platform ARGs */
-	struct bld_env global;   /* global ARGs with values */
+	struct bld_env global;	 /* global ARGs with values */
 	struct bld_env declared; /* global ARGs by name, value or "\x01unset" */
 	/* per stage (indexed by stage) */
 	struct bld_env *envs;
@@ -58,8 +58,8 @@ struct pctx {
 
 static const char UNSET[] = "\x01unset";
 
-static int
-pfail(struct pctx *c, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int pfail(struct pctx *c, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int
 pfail(struct pctx *c, unsigned line, const char *fmt, ...)
@@ -134,7 +134,8 @@ set_platform(struct pctx *c, const char *prefix, const char *plat)
 	const char *s1 = strchr(plat, '/');
 	if (!s1 || s1 == plat || strlen(plat) > 150)
 		return sc_err_set(c->err, -EINVAL,
-				  "invalid platform '%s': use OS/ARCH[/VARIANT] (linux/amd64)", plat);
+				  "invalid platform '%s': use OS/ARCH[/VARIANT] (linux/amd64)",
+				  plat);
 	snprintf(os, sizeof(os), "%.*s", (int)(s1 - plat), plat);
 	const char *s2 = strchr(s1 + 1, '/');
 	snprintf(arch, sizeof(arch), "%.*s", (int)(s2 ? s2 - s1 - 1 : (long)strlen(s1 + 1)),
@@ -155,10 +156,9 @@ set_platform(struct pctx *c, const char *prefix, const char *plat)
 	return 0;
 }
 
-static const char *const proxy_args[] = {"HTTP_PROXY",	"http_proxy", "HTTPS_PROXY",
-					 "https_proxy", "FTP_PROXY",  "ftp_proxy",
-					 "NO_PROXY",	"no_proxy",   "ALL_PROXY",
-					 "all_proxy"};
+static const char *const proxy_args[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+					 "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
+					 "ALL_PROXY",  "all_proxy"};
 
 static int
 add_edge(struct pctx *c, unsigned from, unsigned to, unsigned line)
@@ -185,9 +185,10 @@ resolve_from(struct pctx *c, const char *from, unsigned stage, unsigned line, in
 	} else if (from[0] && strspn(from, "0123456789") == strlen(from)) {
 		unsigned long idx = strtoul(from, NULL, 10);
 		if (strlen(from) > 6 || idx >= c->plan->nstages)
-			return pfail(c, line,
-				     "--from=%s: there is no stage %s (stages are numbered 0 to %zu)",
-				     from, from, c->plan->nstages - 1);
+			return pfail(
+				c, line,
+				"--from=%s: there is no stage %s (stages are numbered 0 to %zu)",
+				from, from, c->plan->nstages - 1);
 		*ret = (int)idx;
 	} else {
 		return 0;
@@ -260,7 +261,8 @@ valid_port_spec(const char *p)
 	const char *slash = strchr(p, '/');
 	if (slash) {
 		const char *proto = slash + 1;
-		if (strcasecmp(proto, "tcp") && strcasecmp(proto, "udp") && strcasecmp(proto, "sctp"))
+		if (strcasecmp(proto, "tcp") && strcasecmp(proto, "udp") &&
+		    strcasecmp(proto, "sctp"))
 			return false;
 	}
 	size_t n = slash ? (size_t)(slash - p) : strlen(p);
@@ -289,10 +291,10 @@ static bool
 valid_signal(const char *s)
 {
 	static const char *const names[] = {
-		"HUP",	"INT",	"QUIT", "ILL",	  "TRAP", "ABRT",   "IOT",   "BUS",  "FPE",
-		"KILL", "USR1", "SEGV", "USR2",	  "PIPE", "ALRM",   "TERM",  "STKFLT", "CHLD",
-		"CONT", "STOP", "TSTP", "TTIN",	  "TTOU", "URG",    "XCPU",  "XFSZ", "VTALRM",
-		"PROF", "WINCH", "IO",	"POLL",	  "PWR",  "SYS",    "RTMIN", "RTMAX"};
+		"HUP",	"INT",	 "QUIT", "ILL",	 "TRAP", "ABRT", "IOT",	  "BUS",    "FPE",
+		"KILL", "USR1",	 "SEGV", "USR2", "PIPE", "ALRM", "TERM",  "STKFLT", "CHLD",
+		"CONT", "STOP",	 "TSTP", "TTIN", "TTOU", "URG",	 "XCPU",  "XFSZ",   "VTALRM",
+		"PROF", "WINCH", "IO",	 "POLL", "PWR",	 "SYS",	 "RTMIN", "RTMAX"};
 	if (s[0] && strspn(s, "0123456789") == strlen(s))
 		return strlen(s) <= 2 && atoi(s) >= 1 && atoi(s) <= 64;
 	const char *n = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
@@ -348,7 +350,8 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			if (v) {
 				r = bld_env_set(args, kv->key, v);
 				if (r >= 0)
-					r = push(c, &w, bld_arena_printf(c->a, "%s=%s", kv->key, v));
+					r = push(c, &w,
+						 bld_arena_printf(c->a, "%s=%s", kv->key, v));
 			} else {
 				r = push(c, &w, kv->key);
 			}
@@ -429,8 +432,9 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			break;
 		}
 		if (in->kind == BLD_INSTR_STOPSIGNAL && !valid_signal(v)) {
-			r = pfail(c, line, "invalid STOPSIGNAL '%s': use a signal name (SIGTERM) or "
-					   "number",
+			r = pfail(c, line,
+				  "invalid STOPSIGNAL '%s': use a signal name (SIGTERM) or "
+				  "number",
 				  v);
 			break;
 		}
@@ -446,9 +450,8 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 	}
 	case BLD_INSTR_EXPOSE:
 		for (size_t i = 0; i < in->u.words.n && r >= 0; i++) {
-			struct bld_shell sh = {.escape = c->escape,
-					       .lookup = scope_lookup,
-					       .userdata = &s};
+			struct bld_shell sh = {
+				.escape = c->escape, .lookup = scope_lookup, .userdata = &s};
 			struct bld_shell_result res = {0};
 			struct sc_err e = SC_ERR_INIT;
 			r = bld_shell_process(&sh, in->u.words.v[i], &res, &e);
@@ -459,15 +462,17 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			for (size_t k = 0; k < res.nwords && r >= 0; k++) {
 				if (!valid_port_spec(res.words[k])) {
 					r = pfail(c, line,
-						  "invalid port '%s' in EXPOSE: use PORT[-PORT][/tcp|udp|"
+						  "invalid port '%s' in EXPOSE: use "
+						  "PORT[-PORT][/tcp|udp|"
 						  "sctp]",
 						  res.words[k]);
 					break;
 				}
 				const char *p = res.words[k];
 				bool has_proto = strchr(p, '/') != NULL;
-				r = push(c, &w,
-					 bld_arena_printf(c->a, "%s%s", p, has_proto ? "" : "/tcp"));
+				r = push(
+					c, &w,
+					bld_arena_printf(c->a, "%s%s", p, has_proto ? "" : "/tcp"));
 			}
 			bld_shell_result_free(&res);
 		}
@@ -477,7 +482,8 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			const char *v = expand(c, &s, in->u.words.v[i], line);
 			r = push(c, &w, v);
 			if (r >= 0 && !v[0])
-				r = pfail(c, line, "VOLUME '%s' expands to nothing", in->u.words.v[i]);
+				r = pfail(c, line, "VOLUME '%s' expands to nothing",
+					  in->u.words.v[i]);
 		}
 		break;
 	case BLD_INSTR_RUN: {
@@ -496,10 +502,11 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 				/* Find the i-th --mount flag text again to expand it. */
 				size_t seen = 0;
 				for (size_t f = 0; f < in->node->nflags; f++)
-					if (!strncmp(in->node->flags[f], "--mount=", 8) && seen++ == i)
+					if (!strncmp(in->node->flags[f], "--mount=", 8) &&
+					    seen++ == i)
 						spec = in->node->flags[f] + 8;
-				r = bld_mount_parse(c->df, spec ? spec : "", mount_expand, ud, &m[i],
-						    &e);
+				r = bld_mount_parse(c->df, spec ? spec : "", mount_expand, ud,
+						    &m[i], &e);
 				if (r < 0) {
 					r = pfail(c, line, "--mount: %s", sc_err_msg(&e));
 					break;
@@ -675,8 +682,8 @@ plan_build(struct pctx *c, const struct bld_instr *ins, size_t n)
 	struct bld_plan *plan = c->plan;
 	int r;
 	char hb[64];
-	const char *bp = c->opts->build_platform ? c->opts->build_platform
-						 : host_platform(hb, sizeof(hb));
+	const char *bp =
+		c->opts->build_platform ? c->opts->build_platform : host_platform(hb, sizeof(hb));
 	const char *tp = c->opts->target_platform ? c->opts->target_platform : bp;
 	if ((r = set_platform(c, "BUILD", bp)) < 0 || (r = set_platform(c, "TARGET", tp)) < 0)
 		return r == -ENOMEM ? sc_err_set(c->err, r, "out of memory") : r;
@@ -723,7 +730,8 @@ plan_build(struct pctx *c, const struct bld_instr *ins, size_t n)
 			for (size_t k = 0; k < in->u.kv.n; k++) {
 				const struct bld_kv *kv = &in->u.kv.kvs[k];
 				const char *v = build_arg(c, kv->key);
-				if (!v && kv->value && !(v = expand(c, &gs, kv->value, in->start_line)))
+				if (!v && kv->value &&
+				    !(v = expand(c, &gs, kv->value, in->start_line)))
 					return c->err->code;
 				if (v && (r = bld_env_set(&c->global, kv->key, v)) < 0)
 					return sc_err_set(c->err, r, "out of memory");
@@ -820,13 +828,14 @@ plan_build(struct pctx *c, const struct bld_instr *ins, size_t n)
 			const char *s = bld_suggest(c->opts->target, names, nn);
 			free(state);
 			if (s)
-				return sc_err_set(c->err, -EINVAL,
-						  "%s: target stage '%s' could not be found (did you "
-						  "mean '%s'?)",
-						  c->df->filename, c->opts->target, s);
+				return sc_err_set(
+					c->err, -EINVAL,
+					"%s: target stage '%s' could not be found (did you "
+					"mean '%s'?)",
+					c->df->filename, c->opts->target, s);
 			return sc_err_set(c->err, -EINVAL,
-					  "%s: target stage '%s' could not be found", c->df->filename,
-					  c->opts->target);
+					  "%s: target stage '%s' could not be found",
+					  c->df->filename, c->opts->target);
 		}
 		plan->target = t->index;
 	}

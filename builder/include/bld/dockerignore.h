@@ -22,9 +22,9 @@
 
 #include "err.h"
 
-#define BLD_IGNORE_MAX_SIZE     (1u << 20) /* bytes in a .dockerignore */
+#define BLD_IGNORE_MAX_SIZE	(1u << 20) /* bytes in a .dockerignore */
 #define BLD_IGNORE_MAX_PATTERNS 10000u
-#define BLD_IGNORE_MAX_PATTERN  4096u /* bytes in one pattern */
+#define BLD_IGNORE_MAX_PATTERN	4096u /* bytes in one pattern */
 
 struct bld_ignore;
 
@@ -56,7 +56,7 @@ bool bld_ignore_match(const struct bld_ignore *m, const char *path);
 enum bld_ignore_dir_action {
 	BLD_IGNORE_DIR_INCLUDE, /* the directory is included: walk it */
 	BLD_IGNORE_DIR_DESCEND, /* excluded, but an exception may match inside: walk it */
-	BLD_IGNORE_DIR_SKIP,    /* excluded with everything below it: do not walk */
+	BLD_IGNORE_DIR_SKIP,	/* excluded with everything below it: do not walk */
 };
 
 enum bld_ignore_dir_action bld_ignore_dir(const struct bld_ignore *m, const char *dir);

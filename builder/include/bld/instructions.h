@@ -81,14 +81,14 @@ struct bld_mount {
 	const char *target; /* secret: /run/secrets/ID; ssh: /run/buildkit/ssh_agent.N */
 	const char *source; /* NULL when absent */
 	const char *from;   /* stage name, index or image; NULL: the build context */
-	const char *id;     /* cache: the target; ssh: "default"; secret: basename of target */
+	const char *id;	    /* cache: the target; ssh: "default"; secret: basename of target */
 	const char *env;    /* secret exposed as this environment variable, or NULL */
-	bool readonly;      /* bind: true unless rw; others: false unless ro */
-	bool required;      /* secret, ssh: fail when not provided */
+	bool readonly;	    /* bind: true unless rw; others: false unless ro */
+	bool required;	    /* secret, ssh: fail when not provided */
 	enum bld_mount_sharing sharing; /* cache only; default shared */
-	unsigned mode;      /* cache 0755, secret 0400, ssh 0600 */
-	unsigned uid, gid;  /* default 0 */
-	uint64_t size;      /* tmpfs bytes; 0: no limit */
+	unsigned mode;			/* cache 0755, secret 0400, ssh 0600 */
+	unsigned uid, gid;		/* default 0 */
+	uint64_t size;			/* tmpfs bytes; 0: no limit */
 };
 
 /* A key/value argument: ENV, LABEL, ARG (value NULL: no default), MAINTAINER. */
@@ -101,7 +101,7 @@ struct bld_kv {
 struct bld_cmdline {
 	const char *const *argv; /* exec form: the words; shell form: one string */
 	size_t argc;
-	bool shell_form; /* run through SHELL (default /bin/sh -c) */
+	bool shell_form;		    /* run through SHELL (default /bin/sh -c) */
 	const struct bld_df_heredoc *files; /* heredoc bodies (RUN) */
 	size_t nfiles;
 };
@@ -132,11 +132,11 @@ struct bld_copy {
 };
 
 struct bld_healthcheck {
-	bool none;               /* HEALTHCHECK NONE: disable the base image's check */
+	bool none;		 /* HEALTHCHECK NONE: disable the base image's check */
 	const char *const *test; /* "CMD" + argv (exec form) or "CMD-SHELL" + one string */
 	size_t ntest;
 	uint64_t interval_ns, timeout_ns, start_period_ns, start_interval_ns; /* 0: default */
-	int retries;                                                           /* 0: default */
+	int retries;							      /* 0: default */
 };
 
 struct bld_instr {
@@ -145,8 +145,8 @@ struct bld_instr {
 	unsigned start_line, end_line;
 	union {
 		struct {
-			const char *image; /* image reference or stage name, unexpanded */
-			const char *name;  /* AS name, lower case, or NULL */
+			const char *image;    /* image reference or stage name, unexpanded */
+			const char *name;     /* AS name, lower case, or NULL */
 			const char *platform; /* --platform, or NULL */
 		} from;
 		struct {
@@ -168,7 +168,7 @@ struct bld_instr {
 		struct {
 			const char *const *v;
 			size_t n;
-		} words;         /* EXPOSE, VOLUME */
+		} words;	 /* EXPOSE, VOLUME */
 		const char *str; /* USER, WORKDIR, STOPSIGNAL */
 		struct bld_copy copy;
 		struct bld_healthcheck health;

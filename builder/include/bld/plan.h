@@ -33,8 +33,8 @@
 #define BLD_PLAN_MAX_STAGES 1000u
 
 struct bld_plan_opts {
-	const char *target;                /* stage name; NULL: the last stage */
-	const char *const *build_args;     /* "NAME=VALUE" */
+	const char *target;	       /* stage name; NULL: the last stage */
+	const char *const *build_args; /* "NAME=VALUE" */
 	size_t nbuild_args;
 	const char *build_platform;  /* "linux/amd64[/variant]"; NULL: this machine */
 	const char *target_platform; /* NULL: the build platform */
@@ -52,9 +52,9 @@ struct bld_step {
 	const struct bld_instr *instr;
 	const char *const *words;
 	size_t nwords;
-	const char *chown, *chmod; /* COPY/ADD, expanded, or NULL */
-	const char *from;          /* COPY --from, expanded, or NULL */
-	int from_stage;            /* the stage --from names, or -1 (image or context) */
+	const char *chown, *chmod;	/* COPY/ADD, expanded, or NULL */
+	const char *from;		/* COPY --from, expanded, or NULL */
+	int from_stage;			/* the stage --from names, or -1 (image or context) */
 	const struct bld_mount *mounts; /* RUN: mounts with values expanded */
 	size_t nmounts;
 	const char *const *run_env; /* RUN: "NAME=VALUE" for ENV, ARGs in scope, proxies */
@@ -65,16 +65,16 @@ struct bld_step {
 
 struct bld_stage {
 	unsigned index;
-	const char *name;  /* lower case, or NULL */
+	const char *name; /* lower case, or NULL */
 	const struct bld_instr *from;
 	const char *base;     /* FROM image expanded with the global ARGs */
 	const char *platform; /* --platform expanded, or NULL */
-	int base_stage;       /* the stage FROM names, or -1 */
+	int base_stage;	      /* the stage FROM names, or -1 */
 	struct bld_step *steps;
 	size_t nsteps;
 	const unsigned *deps; /* stages this one needs, without repeats */
 	size_t ndeps;
-	bool reachable; /* needed to build the target */
+	bool reachable;		  /* needed to build the target */
 	const struct bld_kv *env; /* ENV at the end of the stage */
 	size_t nenv;
 };

@@ -148,13 +148,10 @@ main(int argc, char **argv)
 			snprintf(root, sizeof(root), "%s", dir);
 	}
 	size_t npos = 0, nneg = 0;
-	char **pos = root[0] ? list_cases((snprintf(root + strlen(root), 0, "%s", ""), root), &npos)
-			     : NULL;
 	char tdir[4200], ndir[4200];
 	snprintf(tdir, sizeof(tdir), "%s/testfiles", root);
 	snprintf(ndir, sizeof(ndir), "%s/testfiles-negative", root);
-	free(pos);
-	pos = root[0] ? list_cases(tdir, &npos) : NULL;
+	char **pos = root[0] ? list_cases(tdir, &npos) : NULL;
 	char **neg = root[0] ? list_cases(ndir, &nneg) : NULL;
 	if (!pos || !neg || npos == 0) {
 		if (required) {

@@ -46,7 +46,7 @@ err_of(const char *line)
 	return "";
 }
 
-#define ASSERT_ERR_HAS(line, needle)                                                              \
+#define ASSERT_ERR_HAS(line, needle)                                                               \
 	do {                                                                                       \
 		const char *_e = err_of(line);                                                     \
 		if (!strstr(_e, needle))                                                           \
@@ -125,7 +125,8 @@ TEST(run_network_security_and_form)
 	ASSERT_ERR_HAS("RUN --network=bridge x", "network mode 'bridge' not supported");
 	ASSERT_ERR_HAS("RUN --security=root x", "security mode 'root' not supported");
 	ASSERT_ERR_HAS("RUN --netwrk=none x", "did you mean --network?");
-	ASSERT_ERR_HAS("RUN --network=none --network=host x", "duplicate flag specified: --network");
+	ASSERT_ERR_HAS("RUN --network=none --network=host x",
+		       "duplicate flag specified: --network");
 	ASSERT_ERR_HAS("RUN", "RUN requires a command");
 }
 
@@ -225,10 +226,10 @@ TEST(copy_flags)
 
 TEST(add_flags)
 {
-	const struct bld_instr *in = one(
-		"ADD --checksum=sha256:"
-		"24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d "
-		"https://example.com/a.tar.gz /a");
+	const struct bld_instr *in =
+		one("ADD --checksum=sha256:"
+		    "24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d "
+		    "https://example.com/a.tar.gz /a");
 	ASSERT_NOT_NULL(in);
 	ASSERT_STREQ(in->u.copy.srcs[0], "https://example.com/a.tar.gz");
 	ASSERT_TRUE(bld_source_is_url(in->u.copy.srcs[0]));
