@@ -955,6 +955,11 @@ snap_snapshot_mounts(struct snap_store *s, const char *key, struct snap_mounts *
 	r = rec_get(&t, key, &info);
 	if (r == -ENOENT)
 		sc_err_set(err, r, "snapshot '%s' does not exist", key);
+	if (r >= 0 && info.kind == SNAP_KIND_COMMITTED)
+		r = sc_err_set(err, -EINVAL,
+			       "snapshot '%s' is committed; mount a view of it (snapctl snapshot "
+			       "view KEY '%s')",
+			       key, key);
 	if (r >= 0)
 		r = chain_load(s, &t, info.parent, &chain);
 	snap_txn_end(&t);

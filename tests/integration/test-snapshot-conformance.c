@@ -447,6 +447,10 @@ TEST(commit_of_a_view_fails)
 	sc_err_clear(&err);
 	/* Committing a committed snapshot fails the same way. */
 	ASSERT_ERRNO(snap_snapshot_commit(store, "c", "base", NULL, 0, &err), -EINVAL);
+	/* A committed snapshot is not mounted directly: a view is. */
+	struct snap_mounts m = {0};
+	sc_err_clear(&err);
+	ASSERT_ERRNO(snap_snapshot_mounts(store, "base", &m, &err), -EINVAL);
 }
 
 TEST(prepare_existing_key)

@@ -179,7 +179,10 @@ int snap_snapshot_usage(struct snap_store *s, const char *key, uint64_t *ret_byt
 
 struct snap_mount;
 struct snap_mounts;
-/* The mount specs that make key's file system (see mount.h). Marks key as used. */
+/*
+ * The mount specs that make key's file system (see mount.h). Marks key as used.
+ * Errors: -ENOENT missing; -EINVAL key is committed (mount a view of it).
+ */
 int snap_snapshot_mounts(struct snap_store *s, const char *key, struct snap_mounts *ret,
 			 struct sc_err *err);
 
