@@ -469,15 +469,6 @@ snap_snapshot_prepare(struct snap_store *s, const char *key, const char *parent,
 	if (r < 0)
 		return sc_err_prefix(err, r, "%s '%s'", kind == SNAP_KIND_VIEW ? "view" : "prepare",
 				     key);
-	if (s->driver->max_depth && chain.n > s->driver->max_depth) {
-		size_t n = chain.n;
-		chain_clear(&chain);
-		return sc_err_set(err, -E2BIG,
-				  "snapshot '%s' would stack on %zu layers; the %s driver mounts at "
-				  "most %zu",
-				  key, n, s->driver->name, s->driver->max_depth);
-	}
-
 	char tmp_abs[PATH_MAX], tmp_rel[PATH_MAX];
 	r = snap_store_mktemp(s, "new", tmp_abs, tmp_rel, err);
 	if (r < 0) {

@@ -22,8 +22,6 @@
 struct snap_driver {
 	unsigned version; /* SNAP_DRIVER_VERSION */
 	const char *name;
-	/* Layers a snapshot may stack on (ancestors); 0 = no limit. */
-	size_t max_depth;
 	/* Whether the driver can work on ROOT; -EOPNOTSUPP with a reason if not. */
 	int (*probe)(struct snap_store *s, struct sc_err *err);
 	/* Fills dir (exists, empty, under tmp/) for a new snapshot of kind. */

@@ -104,8 +104,9 @@ overlay_mounts(struct snap_store *s, const char *dir, enum snap_kind kind,
 	*ret = (struct snap_mounts){0};
 	if (nparents > OVERLAY_MAX_LOWERS)
 		return sc_err_set(err, -E2BIG,
-				  "%zu layers are more than overlay stacks (%d)", nparents,
-				  OVERLAY_MAX_LOWERS);
+				  "%zu layers are more than one overlay mount stacks (%d); the "
+				  "snapshot can be diffed and exported but not mounted",
+				  nparents, OVERLAY_MAX_LOWERS);
 
 	if (kind == SNAP_KIND_VIEW && nparents == 1) {
 		snprintf(path, sizeof(path), "%s/fs", parents[0]);
@@ -159,7 +160,6 @@ overlay_mounts(struct snap_store *s, const char *dir, enum snap_kind kind,
 const struct snap_driver snap_driver_overlay = {
 	.version = SNAP_DRIVER_VERSION,
 	.name = "overlay",
-	.max_depth = OVERLAY_MAX_LOWERS,
 	.probe = overlay_probe,
 	.prepare = overlay_prepare,
 	.mounts = overlay_mounts,

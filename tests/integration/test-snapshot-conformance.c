@@ -399,12 +399,13 @@ TEST(chain_at_the_kernel_limit)
 	ASSERT_STREQ(read_file("file-500"), "layer-500");
 	ASSERT_STREQ(read_file("file-1"), "layer-1");
 	do_umount();
-	/* One more is a clear error, not a silent truncation. */
+	/* One more is a clear error at mount time, not a silent truncation. */
 	layer("layer-501", "layer-500", "file-501", "x");
+	prepare("too-deep", "layer-501");
 	struct sc_err err = SC_ERR_INIT;
-	ASSERT_ERRNO(snap_snapshot_prepare(store, "too-deep", "layer-501", SNAP_KIND_ACTIVE, NULL,
-					   NULL, &err),
-		     -E2BIG);
+	struct snap_mounts m = {0};
+	ASSERT_ERRNO(snap_snapshot_mounts(store, "too-deep", &m, &err), -E2BIG);
+	ASSERT_TRUE(strstr(sc_err_msg(&err), "501 layers") != NULL);
 	ASSERT_TRUE(strstr(sc_err_msg(&err), "500") != NULL);
 }
 

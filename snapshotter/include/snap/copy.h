@@ -7,18 +7,33 @@
  * device nodes, fifos and sockets, and holes in sparse files. File data goes
  * through the cheapest path that works: FICLONE (reflink) -> copy_file_range
  * -> io_uring batched read/write -> plain read/write. Which of those failed
- * with EOPNOTSUPP/EXDEV/EINVAL is remembered per (source dev, destination
- * dev) pair so the ladder is not retried per file. Many small files are
- * batched through io_uring. One syncfs() at the end, unless asked not to.
+ * with EOPNOTSUPP/EXDEV/EINVAL is remembered per (source, destination) file
+ * system pair, process-wide and thread-safe, so the ladder is not retried per
+ * file. Where reflink is unavailable, small files (and large ones that
+ * copy_file_range cannot move) are batched through io_uring: openat, read and
+ * write of up to queue_depth requests in flight. One syncfs() at the end,
+ * unless asked not to. docs/copy-engine.md has the measured figures.
  *
- * The plain-syscall path is used when io_uring cannot be set up (seccomp), or
- * when SNAP_COPY_NO_URING is given or SNAPCTL_NO_IO_URING=1 is set.
+ * The plain-syscall path is used when io_uring cannot be set up (seccomp, old
+ * kernel), or when SNAP_COPY_NO_URING is given or SNAPCTL_NO_IO_URING=1 is
+ * set.
+ *
+ * Assumptions: the source does not change while it is copied (a concurrent
+ * change may fail the copy or copy a mix, but opens never leave the source
+ * tree: they refuse symlinks and ".."), and the destination is private to the
+ * caller until the copy returns. Calls are independent and may run in
+ * parallel from several threads.
  */
 #pragma once
 
 #include <stdint.h>
 
 #include "err.h"
+
+/* Deepest directory nesting copied; deeper trees fail with -ELOOP. */
+#define SNAP_COPY_MAX_DEPTH 1024
+/* Longest path below the tree root, in bytes; longer fails with -ENAMETOOLONG. */
+#define SNAP_COPY_MAX_PATH 4000
 
 enum snap_copy_method {
 	SNAP_COPY_REFLINK,
@@ -28,20 +43,30 @@ enum snap_copy_method {
 	_SNAP_COPY_METHOD_MAX,
 };
 
+/* "reflink", "copy_file_range", "io_uring", "read_write"; NULL when out of range. */
 const char *snap_copy_method_to_string(enum snap_copy_method m);
+/* The inverse; -EINVAL when s names no method. */
+int snap_copy_method_from_string(const char *s, enum snap_copy_method *ret);
 
 enum {
 	SNAP_COPY_NO_URING = 1u << 0,   /* never use io_uring */
 	SNAP_COPY_NO_REFLINK = 1u << 1, /* never FICLONE (benchmarks, tests) */
 	SNAP_COPY_NO_RANGE = 1u << 2,   /* never copy_file_range */
-	SNAP_COPY_NO_SYNC = 1u << 3,    /* skip the final syncfs() */
+	SNAP_COPY_NO_SYNC = 1u << 3,    /* skip the final syncfs() / fsync() */
 };
 
 struct snap_copy_opts {
 	unsigned flags;
-	unsigned queue_depth; /* io_uring in-flight requests; 0 = default (64) */
+	unsigned queue_depth; /* io_uring in-flight requests; 0 = default (64), at most 256 */
 };
 
+/*
+ * What a copy did. dirs counts the top directory too; files counts regular
+ * files whose data was copied (a hard link to one already copied counts in
+ * hardlinks instead, whatever its type). bytes is the sum of their sizes,
+ * holes and reflinked data included. by_method counts files with data (size
+ * > 0) by the path that moved it; empty files count in none.
+ */
 struct snap_copy_stats {
 	uint64_t files, dirs, symlinks, specials, hardlinks;
 	uint64_t bytes; /* file data bytes copied (logical) */
@@ -50,13 +75,20 @@ struct snap_copy_stats {
 
 /*
  * Copies the tree at src (relative to src_dirfd; a directory) to dst
- * (relative to dst_dirfd), which must not exist yet. opts and ret_stats may
- * be NULL. On failure the partial dst is left for the caller to remove (the
- * caller builds under a temporary name and renames into place).
+ * (relative to dst_dirfd), which must not exist yet; its parent must. opts
+ * and ret_stats may be NULL; ret_stats is written on success only. On failure
+ * the partial dst is left for the caller to remove (the caller builds under a
+ * temporary name and renames into place). A directory of the source that is
+ * the new dst itself is skipped, so copying a tree into itself terminates.
  *
- * Errors: -ENOENT src missing, -EEXIST dst exists, -ENOSPC / -EDQUOT when
- * the destination fills, -EIO, and other -errno from the file system; err
- * names the path that failed.
+ * Errors: -ENOENT src missing, -EINVAL src is not a directory, -EEXIST dst
+ * exists, -ENOSPC / -EDQUOT when the destination fills, -ELOOP deeper than
+ * SNAP_COPY_MAX_DEPTH, -ENAMETOOLONG a path longer than SNAP_COPY_MAX_PATH
+ * or a symlink target longer than PATH_MAX, -EPERM / -EACCES when the
+ * caller may not read a file or set an owner, a device node or an xattr,
+ * -EOPNOTSUPP when the destination cannot hold an xattr the source has,
+ * -ENOMEM, -EIO, and other -errno from the file system. err names the path
+ * that failed.
  */
 int snap_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 		   const struct snap_copy_opts *opts, struct snap_copy_stats *ret_stats,
@@ -64,7 +96,9 @@ int snap_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const char *ds
 
 /*
  * Copies one regular file's data and metadata (as snap_copy_tree does for
- * each file) to dst, which must not exist.
+ * each file) to dst, which must not exist, then fsync()s it unless
+ * SNAP_COPY_NO_SYNC. On failure dst is removed again. Errors as
+ * snap_copy_tree; -EINVAL when src is not a regular file.
  */
 int snap_copy_file(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 		   const struct snap_copy_opts *opts, struct sc_err *err);

@@ -129,8 +129,9 @@ struct snap_prepare_opts {
  * ret (may be NULL) receives the new record.
  *
  * Errors: -EINVAL bad key, parent not committed, view without parent;
- * -EEXIST key exists; -ENOENT parent missing; -E2BIG chain deeper than the
- * driver can mount; -ENOSPC/-EDQUOT disk full while copying.
+ * -EEXIST key exists; -ENOENT parent missing; -ENOSPC/-EDQUOT disk full
+ * while copying. A chain deeper than the driver can mount is allowed here
+ * (its layers can still be diffed); snap_snapshot_mounts() refuses it.
  */
 int snap_snapshot_prepare(struct snap_store *s, const char *key, const char *parent,
 			  enum snap_kind kind, const struct snap_prepare_opts *opts,
@@ -181,7 +182,8 @@ struct snap_mount;
 struct snap_mounts;
 /*
  * The mount specs that make key's file system (see mount.h). Marks key as used.
- * Errors: -ENOENT missing; -EINVAL key is committed (mount a view of it).
+ * Errors: -ENOENT missing; -EINVAL key is committed (mount a view of it);
+ * -E2BIG more layers than the driver can stack in one mount.
  */
 int snap_snapshot_mounts(struct snap_store *s, const char *key, struct snap_mounts *ret,
 			 struct sc_err *err);

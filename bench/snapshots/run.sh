@@ -1,0 +1,102 @@
+#!/bin/bash
+# Snapshot prepare+commit+remove, one process per operation: snapctl's CLI
+# against containerd's overlayfs snapshotter driven by `ctr snapshots`
+# (Debian's containerd, started here on its own socket and temporary root).
+# Two shapes: N in a chain, and N fanned out from one parent.
+# Usage: bench/snapshots/run.sh [N] (default 1000). Needs root and a build in ./build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-1000}
+SNAPCTL=${SNAPCTL:-$PWD/build/cli/snapctl}
+[ -x "$SNAPCTL" ] || { echo "build snapctl first (ninja -C build)" >&2; exit 1; }
+command -v containerd >/dev/null || { echo "needs containerd (scripts/setup.sh installs it)" >&2; exit 1; }
+
+work=$(mktemp -d /var/tmp/snapctl-bench.XXXXXX)
+cleanup() {
+	[ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
+	umount -R "$work" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat >"$work/containerd.toml" <<TOML
+version = 2
+root = "$work/containerd-root"
+state = "$work/containerd-state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$work/containerd.sock"
+TOML
+containerd -c "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
+cpid=$!
+for _ in $(seq 1 100); do [ -S "$work/containerd.sock" ] && break; sleep 0.1; done
+[ -S "$work/containerd.sock" ] || { echo "containerd did not start: $(tail -3 "$work/containerd.log")" >&2; exit 1; }
+
+ctr_snap() { ctr --address "$work/containerd.sock" -n bench snapshots --snapshotter overlayfs "$@"; }
+snap() { "$SNAPCTL" --root "$work/snapctl" "$@"; }
+
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+now() { date +%s.%N; }
+
+# run TOOL SHAPE: prints seconds for N prepare+commit pairs and for N removes.
+run() {
+	local tool=$1 shape=$2 parent="" i t0 t1 t2
+	local prep commit rm
+	if [ "$tool" = ctr ]; then
+		prep() { ctr_snap prepare "$@" >/dev/null; }
+		commit() { ctr_snap commit "$@"; }
+		rm() { ctr_snap rm "$@"; }
+	else
+		prep() { snap snapshot prepare "$@"; }
+		commit() { snap snapshot commit "$@"; }
+		rm() { snap snapshot rm "$@"; }
+	fi
+	if [ "$shape" = fan ]; then
+		prep "$shape-base-a"
+		commit "$shape-base" "$shape-base-a"
+	fi
+	drop_caches
+	t0=$(now)
+	for i in $(seq 1 "$N"); do
+		if [ "$shape" = chain ]; then
+			prep "$shape-$i-a" ${parent:+"$parent"}
+			commit "$shape-$i" "$shape-$i-a"
+			parent="$shape-$i"
+		else
+			prep "$shape-$i-a" "$shape-base"
+			commit "$shape-$i" "$shape-$i-a"
+		fi
+	done
+	t1=$(now)
+	drop_caches
+	t1b=$(now)
+	# Children before parents.
+	for i in $(seq "$N" -1 1); do rm "$shape-$i"; done
+	t2=$(now)
+	if [ "$shape" = fan ]; then rm "$shape-base"; fi
+	echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1b" | bc)"
+}
+
+fs=$(df --output=fstype "$work" | tail -1)
+echo "snapshot operations, one process each, N=$N, on $fs ($(uname -r)); caches dropped before each timed run"
+printf '%-8s %-10s %14s %14s %10s\n' shape tool "prep+commit ms" "remove ms" "total ms"
+declare -A res
+for shape in chain fan; do
+	for tool in ctr snapctl; do
+		read -r pc rmv < <(run "$tool" "$shape")
+		res[$shape-$tool-pc]=$pc
+		res[$shape-$tool-rm]=$rmv
+		printf '%-8s %-10s %14.2f %14.2f %10.2f\n' "$shape" "$tool" \
+			"$(echo "$pc * 1000 / $N" | bc -l)" "$(echo "$rmv * 1000 / $N" | bc -l)" \
+			"$(echo "($pc + $rmv) * 1000 / $N" | bc -l)"
+	done
+done
+echo
+echo "ratio (ctr time / snapctl time; higher is better for snapctl):"
+for shape in chain fan; do
+	printf '  %-6s prepare+commit %.1fx   remove %.1fx   all %.1fx\n' "$shape" \
+		"$(echo "${res[$shape-ctr-pc]} / ${res[$shape-snapctl-pc]}" | bc -l)" \
+		"$(echo "${res[$shape-ctr-rm]} / ${res[$shape-snapctl-rm]}" | bc -l)" \
+		"$(echo "(${res[$shape-ctr-pc]} + ${res[$shape-ctr-rm]}) / (${res[$shape-snapctl-pc]} + ${res[$shape-snapctl-rm]})" | bc -l)"
+done
