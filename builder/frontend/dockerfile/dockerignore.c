@@ -39,6 +39,9 @@ struct pattern {
 	unsigned nstars;
 	bool exclusion;
 	char *text;
+	/* Quick rejects: literal bytes every match starts / ends with, and its least length. */
+	size_t prefix_len, suffix_len, min_len;
+	char *prefix, *suffix;
 };
 
 struct bld_ignore {
@@ -257,6 +260,14 @@ match_at(struct mstate *m, size_t ti, size_t si)
 static bool
 pattern_match(const struct pattern *p, const char *s, size_t len, bool prefix)
 {
+	if (!prefix) {
+		if (len < p->min_len)
+			return false;
+		if (p->suffix_len && memcmp(s + len - p->suffix_len, p->suffix, p->suffix_len) != 0)
+			return false;
+		if (p->prefix_len && memcmp(s, p->prefix, p->prefix_len) != 0)
+			return false;
+	}
 	struct mstate m = {.p = p, .s = s, .len = len, .prefix = prefix};
 	uint8_t small[512];
 	size_t bits = (p->n + 1) * (len + 1);
@@ -278,6 +289,9 @@ pattern_match(const struct pattern *p, const char *s, size_t len, bool prefix)
 static bool
 match_or_parent(const struct pattern *p, const char *path, size_t len)
 {
+	/* Every candidate (path or a parent) starts like path: one prefix test covers all. */
+	if (p->prefix_len && (len < p->prefix_len || memcmp(path, p->prefix, p->prefix_len) != 0))
+		return false;
 	if (pattern_match(p, path, len, false))
 		return true;
 	for (size_t i = 0; i < len; i++)
@@ -333,6 +347,26 @@ add_pattern(struct bld_ignore *m, const char *line, size_t len, struct sc_err *e
 	if (r < 0)
 		return r;
 	m->any_exception |= excl;
+	/* Literal runs at both ends (escapes already resolved into T_LIT tokens). */
+	size_t k = 0;
+	while (k < p->n && p->t[k].kind == T_LIT)
+		k++;
+	p->prefix = malloc(k + 1);
+	size_t e = p->n;
+	while (e > k && p->t[e - 1].kind == T_LIT)
+		e--;
+	p->suffix = malloc(p->n - e + 1);
+	if (!p->prefix || !p->suffix)
+		return -ENOMEM;
+	for (size_t i = 0; i < k; i++)
+		p->prefix[i] = (char)p->t[i].c;
+	p->prefix_len = k;
+	for (size_t i = e; i < p->n; i++)
+		p->suffix[i - e] = (char)p->t[i].c;
+	p->suffix_len = k == p->n ? 0 : p->n - e;
+	for (size_t i = 0; i < p->n; i++)
+		p->min_len +=
+			p->t[i].kind == T_LIT || p->t[i].kind == T_ANY || p->t[i].kind == T_CLASS;
 	return 0;
 }
 
@@ -434,6 +468,8 @@ bld_ignore_free(struct bld_ignore *m)
 	for (size_t i = 0; i < m->n; i++) {
 		free(m->p[i].t);
 		free(m->p[i].text);
+		free(m->p[i].prefix);
+		free(m->p[i].suffix);
 	}
 	free(m->p);
 	free(m);

@@ -48,6 +48,7 @@ struct pctx {
 	struct bld_env declared; /* global ARGs by name, value or "\x01unset" */
 	/* per stage (indexed by stage) */
 	struct bld_env *envs;
+	struct kvl *env_kv; /* same content as envs, arena strings, for snapshots */
 	const char **workdirs;
 	const char **users;
 	struct {
@@ -57,6 +58,43 @@ struct pctx {
 };
 
 static const char UNSET[] = "\x01unset";
+
+/* Variables as arena key/value pairs; a RUN step's environment is a copy of the pointers. */
+struct kvl {
+	struct bld_kv *v;
+	size_t n, cap;
+	const struct bld_kv *snap; /* last snapshot, valid while !dirty */
+	size_t nsnap;
+	bool dirty;
+};
+
+static int
+kvl_set(struct bld_arena *a, struct kvl *l, const char *k, const char *v)
+{
+	const char *vv = bld_arena_strdup(a, v);
+	if (!vv)
+		return -ENOMEM;
+	l->dirty = true;
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].key, k)) {
+			l->v[i].value = vv;
+			return 0;
+		}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		void *p = realloc(l->v, cap * sizeof(*l->v));
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		l->cap = cap;
+	}
+	l->v[l->n].key = bld_arena_strdup(a, k);
+	l->v[l->n].value = vv;
+	if (!l->v[l->n].key)
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
 
 static int pfail(struct pctx *c, unsigned line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -319,7 +357,8 @@ push(struct pctx *c, struct words_out *w, const char *s)
 }
 
 static int
-process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct bld_step *step)
+process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct kvl *args_kv,
+	     struct bld_step *step)
 {
 	const struct bld_instr *in = step->instr;
 	struct bld_env *env = &c->envs[st->index];
@@ -374,8 +413,13 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			r = push(c, &w, k);
 			if (r >= 0)
 				r = push(c, &w, v);
-			if (r >= 0 && in->kind == BLD_INSTR_ENV)
+			if (r >= 0 && in->kind == BLD_INSTR_ENV) {
 				r = bld_env_set(env, k, v);
+				if (r >= 0)
+					r = kvl_set(c->a, &c->env_kv[st->index], k, v);
+				if (r < 0)
+					r = sc_err_set(c->err, r, "out of memory");
+			}
 		}
 		break;
 	case BLD_INSTR_MAINTAINER:
@@ -529,32 +573,34 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 		}
 		if (r < 0)
 			break;
-		struct words_out e = {0};
-		for (size_t i = 0; i < env->n && r >= 0; i++)
-			r = push(c, &e,
-				 bld_arena_printf(c->a, "%s=%s", env->names[i], env->values[i]));
-		for (size_t i = 0; i < args->n && r >= 0; i++)
-			if (!bld_env_get(env, args->names[i]))
-				r = push(c, &e,
-					 bld_arena_printf(c->a, "%s=%s", args->names[i],
-							  args->values[i]));
-		for (size_t i = 0; i < ARRAY_SIZE(proxy_args) && r >= 0; i++) {
-			const char *v = build_arg(c, proxy_args[i]);
-			if (v && !bld_env_get(env, proxy_args[i]) &&
-			    !bld_env_get(args, proxy_args[i]))
-				r = push(c, &e, bld_arena_printf(c->a, "%s=%s", proxy_args[i], v));
-		}
-		if (r >= 0 && e.v.n) {
-			const char **v = bld_arena_alloc(c->a, e.v.n * sizeof(char *));
-			if (!v)
+		struct kvl *ek = &c->env_kv[st->index];
+		if (ek->dirty || args_kv->dirty || !ek->snap) {
+			size_t max = ek->n + args_kv->n + ARRAY_SIZE(proxy_args);
+			struct bld_kv *snap =
+				bld_arena_alloc(c->a, (max ? max : 1) * sizeof(*snap));
+			if (!snap) {
 				r = sc_err_set(c->err, -ENOMEM, "out of memory");
-			else {
-				memcpy(v, e.v.v, e.v.n * sizeof(char *));
-				step->run_env = v;
-				step->nrun_env = e.v.n;
+				break;
 			}
+			size_t ns = 0;
+			for (size_t i = 0; i < ek->n; i++)
+				snap[ns++] = ek->v[i];
+			for (size_t i = 0; i < args_kv->n; i++)
+				if (!bld_env_get(env, args_kv->v[i].key))
+					snap[ns++] = args_kv->v[i];
+			for (size_t i = 0; i < ARRAY_SIZE(proxy_args); i++) {
+				const char *v = build_arg(c, proxy_args[i]);
+				if (v && !bld_env_get(env, proxy_args[i]) &&
+				    !bld_env_get(args, proxy_args[i]))
+					snap[ns++] = (struct bld_kv){proxy_args[i], v};
+			}
+			ek->snap = snap;
+			ek->nsnap = ns;
+			ek->dirty = false;
+			args_kv->dirty = false;
 		}
-		bld_strv_done(&e.v);
+		step->run_env = ek->snap;
+		step->nrun_env = ek->nsnap;
 		if (r >= 0) {
 			step->words = in->node->args;
 			step->nwords = in->node->nargs;
@@ -596,18 +642,23 @@ process_stage(struct pctx *c, unsigned idx)
 {
 	struct bld_stage *st = &c->plan->stages[idx];
 	struct bld_env args = {0};
+	struct kvl args_kv = {0};
 	int r = 0;
 	if (st->base_stage >= 0) {
 		unsigned b = (unsigned)st->base_stage;
 		r = bld_env_copy(&c->envs[idx], &c->envs[b]);
+		for (size_t i = 0; r >= 0 && i < c->env_kv[b].n; i++)
+			r = kvl_set(c->a, &c->env_kv[idx], c->env_kv[b].v[i].key,
+				    c->env_kv[b].v[i].value);
 		c->workdirs[idx] = c->workdirs[b];
 		c->users[idx] = c->users[b];
 		if (r < 0)
 			return sc_err_set(c->err, r, "out of memory");
 	}
 	for (size_t i = 0; i < st->nsteps && r >= 0; i++)
-		r = process_step(c, st, &args, &st->steps[i]);
+		r = process_step(c, st, &args, &args_kv, &st->steps[i]);
 	bld_env_free(&args);
+	free(args_kv.v);
 	if (r < 0)
 		return r;
 	struct bld_env *env = &c->envs[idx];
@@ -712,12 +763,13 @@ plan_build(struct pctx *c, const struct bld_instr *ins, size_t n)
 	plan->stages = bld_arena_alloc(c->a, nstages * sizeof(struct bld_stage));
 	struct bld_kv *meta = bld_arena_alloc(c->a, (nmeta ? nmeta : 1) * sizeof(*meta));
 	c->envs = calloc(nstages, sizeof(struct bld_env));
+	c->env_kv = calloc(nstages, sizeof(struct kvl));
 	c->workdirs = calloc(nstages, sizeof(char *));
 	c->users = calloc(nstages, sizeof(char *));
 	c->edges = calloc(nstages, sizeof(*c->edges));
 	c->nedges = calloc(nstages, sizeof(size_t));
-	if (!plan->stages || !meta || !c->envs || !c->workdirs || !c->users || !c->edges ||
-	    !c->nedges)
+	if (!plan->stages || !meta || !c->envs || !c->env_kv || !c->workdirs || !c->users ||
+	    !c->edges || !c->nedges)
 		return sc_err_set(c->err, -ENOMEM, "out of memory");
 	plan->nstages = nstages;
 
@@ -915,6 +967,9 @@ bld_plan_new(const struct bld_dockerfile *df, const struct bld_plan_opts *opts,
 	bld_env_free(&c.declared);
 	for (size_t i = 0; c.envs && i < plan->nstages; i++)
 		bld_env_free(&c.envs[i]);
+	for (size_t i = 0; c.env_kv && i < plan->nstages; i++)
+		free(c.env_kv[i].v);
+	free(c.env_kv);
 	for (size_t i = 0; c.edges && i < plan->nstages; i++)
 		free(c.edges[i]);
 	free(c.envs);

@@ -57,7 +57,7 @@ struct bld_step {
 	int from_stage;			/* the stage --from names, or -1 (image or context) */
 	const struct bld_mount *mounts; /* RUN: mounts with values expanded */
 	size_t nmounts;
-	const char *const *run_env; /* RUN: "NAME=VALUE" for ENV, ARGs in scope, proxies */
+	const struct bld_kv *run_env; /* RUN: ENV, then ARGs in scope, then proxy ARGs */
 	size_t nrun_env;
 	const char *workdir; /* working directory after this step */
 	const char *user;    /* user after this step, or NULL */

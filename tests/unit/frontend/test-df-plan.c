@@ -87,7 +87,8 @@ TEST(env_and_workdir_inherited_from_base_stage)
 	ASSERT_STREQ(step(1, 1)->user, "app");
 	ASSERT_STREQ(step(1, 2)->words[1], "/opt/y");
 	ASSERT_EQ(step(1, 1)->nrun_env, 1);
-	ASSERT_STREQ(step(1, 1)->run_env[0], "P=/opt");
+	ASSERT_STREQ(step(1, 1)->run_env[0].key, "P");
+	ASSERT_STREQ(step(1, 1)->run_env[0].value, "/opt");
 }
 
 TEST(env_outranks_arg)
@@ -115,7 +116,8 @@ TEST(proxy_args_reach_run)
 	const char *ba[] = {"HTTP_PROXY=http://proxy:3128", "UNDECLARED=x"};
 	ASSERT_NOT_NULL(mk("FROM a\nRUN env\n", NULL, ba, 2));
 	ASSERT_EQ(step(0, 0)->nrun_env, 1);
-	ASSERT_STREQ(step(0, 0)->run_env[0], "HTTP_PROXY=http://proxy:3128");
+	ASSERT_STREQ(step(0, 0)->run_env[0].key, "HTTP_PROXY");
+	ASSERT_STREQ(step(0, 0)->run_env[0].value, "http://proxy:3128");
 }
 
 TEST(stage_graph_and_target)
