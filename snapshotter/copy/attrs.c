@@ -35,8 +35,7 @@ x_list(const struct xref *x, char *buf, size_t size)
 static ssize_t
 x_get(const struct xref *x, const char *name, void *buf, size_t size)
 {
-	return x->fd >= 0 ? fgetxattr(x->fd, name, buf, size)
-			  : lgetxattr(x->path, name, buf, size);
+	return x->fd >= 0 ? fgetxattr(x->fd, name, buf, size) : lgetxattr(x->path, name, buf, size);
 }
 
 static int
@@ -95,15 +94,15 @@ copy_xattrs(struct copy_ctx *ctx, const struct xref *src, const struct xref *dst
 					     COPY_PATH_ARGS(ctx->src_name, rel));
 		}
 		if (x_set(dst, name, ctx->xvalue, (size_t)len) < 0)
-			return sc_err_setsys(ctx->err, -errno, "setting xattr '%s' on " COPY_PATH_FMT,
-					     name, COPY_PATH_ARGS(ctx->dst_name, rel));
+			return sc_err_setsys(ctx->err, -errno,
+					     "setting xattr '%s' on " COPY_PATH_FMT, name,
+					     COPY_PATH_ARGS(ctx->dst_name, rel));
 	}
 	return 0;
 }
 
 int
-copy_attrs_fd(struct copy_ctx *ctx, int src_fd, int dst_fd, const struct stat *st,
-	      const char *rel)
+copy_attrs_fd(struct copy_ctx *ctx, int src_fd, int dst_fd, const struct stat *st, const char *rel)
 {
 	if (fchown(dst_fd, st->st_uid, st->st_gid) < 0)
 		return sc_err_setsys(ctx->err, -errno, "setting owner %u:%u of " COPY_PATH_FMT,

@@ -16,7 +16,7 @@
 #include "err.h"
 
 #define COPY_QD_DEFAULT 64u
-#define COPY_QD_MAX     256u
+#define COPY_QD_MAX	256u
 /* Larger files take copy_file_range (one syscall, no user copy) when it works. */
 #define COPY_URING_MAX_FILE (4u << 20)
 /* Bytes per io_uring read/write. */
@@ -55,12 +55,12 @@ struct copy_ctx {
 	char *rwbuf;  /* COPY_RW_BUF */
 
 	struct copy_uring *uring; /* NULL until the first file needs it */
-	bool uring_off;           /* flag, env or setup failure */
+	bool uring_off;		  /* flag, env or setup failure */
 };
 
 /* "'name/rel'" for messages; rel "." is the root itself. */
 #define COPY_PATH_FMT "'%s%s%s'"
-#define COPY_PATH_ARGS(name, rel)                                                                 \
+#define COPY_PATH_ARGS(name, rel)                                                                  \
 	(name), copy_is_root(rel) ? "" : "/", copy_is_root(rel) ? "" : (rel)
 
 static inline bool
@@ -83,8 +83,8 @@ int copy_attrs_path(struct copy_ctx *ctx, const char *rel, const struct stat *st
 
 /* data.c: methods unusable for files of src on the destination (flags included). */
 unsigned copy_methods_off(struct copy_ctx *ctx, const struct copy_fs *src);
-void copy_method_failed(struct copy_ctx *ctx, const struct copy_fs *src,
-			enum snap_copy_method m, int code);
+void copy_method_failed(struct copy_ctx *ctx, const struct copy_fs *src, enum snap_copy_method m,
+			int code);
 
 /*
  * FICLONE. 1 when the data was cloned, 0 when cloning does not work here

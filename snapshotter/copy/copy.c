@@ -190,9 +190,9 @@ copy_reg(struct copy_ctx *ctx, int src_dirfd, const char *name, const char *rel,
 {
 	unsigned off = copy_methods_off(ctx, fs);
 	bool try_reflink = st->st_size > 0 && !(off & (1u << SNAP_COPY_REFLINK));
-	bool uring_fits = !(off & (1u << SNAP_COPY_URING)) && !copy_is_sparse(st) &&
-			  ((uint64_t)st->st_size <= COPY_URING_MAX_FILE ||
-			   (off & (1u << SNAP_COPY_RANGE)));
+	bool uring_fits =
+		!(off & (1u << SNAP_COPY_URING)) && !copy_is_sparse(st) &&
+		((uint64_t)st->st_size <= COPY_URING_MAX_FILE || (off & (1u << SNAP_COPY_RANGE)));
 
 	if (uring_fits && !try_reflink && !sync_create && uring_get(ctx) == 0)
 		return copy_uring_add(ctx->uring, rel, st, -EBADF, -EBADF);
@@ -330,7 +330,8 @@ copy_entry(struct walk *w, int src_dirfd, const char *name, const char *rel, uns
 		break;
 	default:
 		r = sc_err_set(ctx->err, -EINVAL, COPY_PATH_FMT " has unknown file type 0%o",
-			       COPY_PATH_ARGS(ctx->src_name, rel), (unsigned)(st->st_mode & S_IFMT));
+			       COPY_PATH_ARGS(ctx->src_name, rel),
+			       (unsigned)(st->st_mode & S_IFMT));
 	}
 	if (r < 0)
 		return r;
@@ -365,7 +366,8 @@ read_entries(struct copy_ctx *ctx, DIR *dir, const char *rel, struct entry **ret
 			if (errno != 0) {
 				int code = -errno;
 				entries_free(e, n);
-				return sc_err_setsys(ctx->err, code, "reading directory " COPY_PATH_FMT,
+				return sc_err_setsys(ctx->err, code,
+						     "reading directory " COPY_PATH_FMT,
 						     COPY_PATH_ARGS(ctx->src_name, rel));
 			}
 			break;
@@ -395,8 +397,8 @@ scan_dir(struct walk *w, size_t idx)
 	const char *dir_rel = w->dirs[idx].rel;
 	unsigned depth = w->dirs[idx].depth;
 
-	_cleanup_close_ int fd = copy_open_beneath(ctx->src_root, dir_rel,
-						   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	_cleanup_close_ int fd = copy_open_beneath(
+		ctx->src_root, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
 		return sc_err_setsys(ctx->err, -errno, "opening directory " COPY_PATH_FMT,
 				     COPY_PATH_ARGS(ctx->src_name, dir_rel));
@@ -456,13 +458,13 @@ scan_dir(struct walk *w, size_t idx)
 static int
 finish_dir(struct copy_ctx *ctx, const struct dir_rec *d)
 {
-	_cleanup_close_ int sfd = copy_open_beneath(ctx->src_root, d->rel,
-						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	_cleanup_close_ int sfd = copy_open_beneath(
+		ctx->src_root, d->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (sfd < 0)
 		return sc_err_setsys(ctx->err, -errno, "opening directory " COPY_PATH_FMT,
 				     COPY_PATH_ARGS(ctx->src_name, d->rel));
-	_cleanup_close_ int dfd = copy_open_beneath(ctx->dst_root, d->rel,
-						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	_cleanup_close_ int dfd = copy_open_beneath(
+		ctx->dst_root, d->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (dfd < 0)
 		return sc_err_setsys(ctx->err, -errno, "opening directory " COPY_PATH_FMT,
 				     COPY_PATH_ARGS(ctx->dst_name, d->rel));

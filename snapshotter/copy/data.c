@@ -181,7 +181,8 @@ copy_reflink(struct copy_ctx *ctx, int src_fd, int dst_fd, const struct copy_fs 
 		return 0;
 	}
 	return sc_err_setsys(ctx->err, -e, "cloning " COPY_PATH_FMT " to " COPY_PATH_FMT,
-			     COPY_PATH_ARGS(ctx->src_name, rel), COPY_PATH_ARGS(ctx->dst_name, rel));
+			     COPY_PATH_ARGS(ctx->src_name, rel),
+			     COPY_PATH_ARGS(ctx->dst_name, rel));
 }
 
 static int

@@ -48,8 +48,8 @@ struct job {
 	unsigned opening;  /* open requests in flight */
 	unsigned inflight; /* all requests in flight */
 	uint64_t next_off; /* next chunk to read */
-	uint64_t bytes;    /* written so far */
-	bool eof;          /* the file ended before st.st_size */
+	uint64_t bytes;	   /* written so far */
+	bool eof;	   /* the file ended before st.st_size */
 };
 
 struct slot {
@@ -109,7 +109,8 @@ copy_uring_free(struct copy_uring *u)
 				abort(); /* cannot free what the kernel still uses */
 			while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
 				struct slot *s = io_uring_cqe_get_data(cqe);
-				if ((s->op == OP_OPEN_SRC || s->op == OP_OPEN_DST) && cqe->res >= 0) {
+				if ((s->op == OP_OPEN_SRC || s->op == OP_OPEN_DST) &&
+				    cqe->res >= 0) {
 					if (s->op == OP_OPEN_SRC)
 						s->job->src_fd = cqe->res;
 					else
@@ -143,7 +144,8 @@ copy_uring_new(struct copy_ctx *ctx, struct copy_uring **ret)
 	if (!u)
 		return -ENOMEM;
 	u->ctx = ctx;
-	u->qd = ctx->queue_depth;
+	/* A new file takes two slots at once (both opens). */
+	u->qd = ctx->queue_depth < 2 ? 2 : ctx->queue_depth;
 	u->slots = calloc(u->qd, sizeof(*u->slots));
 	u->free = calloc(u->qd, sizeof(*u->free));
 	u->active = calloc(u->qd, sizeof(*u->active));
@@ -424,8 +426,7 @@ pump(struct copy_uring *u, bool wait)
 }
 
 int
-copy_uring_add(struct copy_uring *u, const char *rel, const struct stat *st, int src_fd,
-	       int dst_fd)
+copy_uring_add(struct copy_uring *u, const char *rel, const struct stat *st, int src_fd, int dst_fd)
 {
 	_cleanup_close_ int sfd = src_fd, dfd = dst_fd;
 	assert((sfd >= 0) == (dfd >= 0));

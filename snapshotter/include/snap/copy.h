@@ -49,10 +49,10 @@ const char *snap_copy_method_to_string(enum snap_copy_method m);
 int snap_copy_method_from_string(const char *s, enum snap_copy_method *ret);
 
 enum {
-	SNAP_COPY_NO_URING = 1u << 0,   /* never use io_uring */
+	SNAP_COPY_NO_URING = 1u << 0,	/* never use io_uring */
 	SNAP_COPY_NO_REFLINK = 1u << 1, /* never FICLONE (benchmarks, tests) */
-	SNAP_COPY_NO_RANGE = 1u << 2,   /* never copy_file_range */
-	SNAP_COPY_NO_SYNC = 1u << 3,    /* skip the final syncfs() / fsync() */
+	SNAP_COPY_NO_RANGE = 1u << 2,	/* never copy_file_range */
+	SNAP_COPY_NO_SYNC = 1u << 3,	/* skip the final syncfs() / fsync() */
 };
 
 struct snap_copy_opts {
@@ -69,7 +69,7 @@ struct snap_copy_opts {
  */
 struct snap_copy_stats {
 	uint64_t files, dirs, symlinks, specials, hardlinks;
-	uint64_t bytes; /* file data bytes copied (logical) */
+	uint64_t bytes;				   /* file data bytes copied (logical) */
 	uint64_t by_method[_SNAP_COPY_METHOD_MAX]; /* files whose data went each way */
 };
 
