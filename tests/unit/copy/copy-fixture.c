@@ -294,3 +294,18 @@ fx_sh(const char *fmt, ...)
 		return -1;
 	return WEXITSTATUS(r);
 }
+
+int
+fx_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -errno;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the one opendir() holds */
+}

@@ -39,3 +39,6 @@ int fx_copy(const char *src, const char *dst, unsigned flags, struct snap_copy_s
 
 /* Runs cmd with /bin/sh; returns its exit status, or -1. */
 int fx_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Number of open fds of this process. */
+int fx_count_fds(void);

@@ -484,7 +484,10 @@ TEST_BOTH(errors)
 	char *src = strdup(fx_path("%s-src", tag));
 	ASSERT_OK(mkdir(src, 0755));
 	ASSERT_OK(fx_file(fx_path("%s-src/f", tag), 10, 1, 0644));
+	for (unsigned i = 0; i < 100; i++)
+		ASSERT_OK(fx_file(fx_path("%s-src/g%u", tag, i), i * 100, 1, 0644));
 	struct sc_err err = SC_ERR_INIT;
+	int fds = fx_count_fds();
 
 	/* dst exists, as a directory or as a file */
 	ASSERT_OK(mkdir(fx_path("%s-exists", tag), 0755));
@@ -515,6 +518,7 @@ TEST_BOTH(errors)
 		ASSERT_TRUE(strstr(sc_err_msg(&err), "secret") != NULL);
 		sc_err_clear(&err);
 	}
+	ASSERT_EQ(fx_count_fds(), fds); /* nothing leaked on any of those paths */
 	free(src);
 }
 
