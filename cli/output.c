@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "store.h"
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 vprint(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[4096];

@@ -22,6 +22,14 @@
  * (snap_meta_errno). Writes go through snap_meta_write(), which runs a
  * function in a write transaction and, when the map is full, aborts, grows
  * the map and runs it again: growth happens only at this outermost level.
+ *
+ * Durability: a commit syncs the data pages once; the meta page that makes
+ * the newest transaction current reaches the disk with the next commit or
+ * snap_meta_sync(). A power failure can therefore undo the newest
+ * transaction, never corrupt the store. Whoever is about to do something
+ * irreversible because of a transaction (delete a removed snapshot's folder)
+ * calls snap_meta_sync() first; an undone prepare or commit only leaves a
+ * folder without a record, which the next open cleans up.
  */
 #pragma once
 
@@ -110,6 +118,9 @@ int snap_txn_has_prefix(struct snap_txn *t, enum snap_db db, const void *prefix,
 /* Counters: read (0 when absent) and add a signed delta (never below 0). */
 uint64_t snap_txn_counter_get(struct snap_txn *t, const char *name);
 int snap_txn_counter_add(struct snap_txn *t, const char *name, int64_t delta);
+
+/* Makes every committed transaction durable (flushes the newest meta page). */
+int snap_meta_sync(struct snap_meta *m);
 
 /* Size of the metadata file on disk (data.mdb). */
 uint64_t snap_meta_file_size(struct snap_meta *m);

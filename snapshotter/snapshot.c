@@ -725,7 +725,13 @@ snap_snapshot_remove(struct snap_store *s, const char *key, struct sc_err *err)
 	r = snap_meta_write(s->meta, remove_write, &op, err);
 	if (r < 0)
 		return sc_err_prefix(err, r, "remove '%s'", key);
-	/* The record is gone (invariant 1): now the folder, outside any transaction. */
+	/*
+	 * The record is gone (invariant 1): now the folder, outside any
+	 * transaction, once a power failure can no longer bring the record back.
+	 */
+	r = snap_meta_sync(s->meta);
+	if (r < 0)
+		return sc_err_setsys(err, r, "remove '%s': cannot sync metadata", key);
 	char rel[64];
 	snapshot_rel(rel, sizeof(rel), op.id);
 	r = snap_store_trash(s, rel);

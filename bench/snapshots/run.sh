@@ -4,6 +4,10 @@
 # (Debian's containerd, started here on its own socket and temporary root).
 # Two shapes: N in a chain, and N fanned out from one parent.
 # Usage: bench/snapshots/run.sh [N] (default 1000). Needs root and a build in ./build.
+# Runs on a fresh journaled ext4 loop image (BENCH_FS=xfs for xfs; BENCH_FS=host
+# for the folder's own file system): the host's unjournaled ext4 slows file
+# creation after large deletes (FACTS.md), which would measure the disk's
+# history rather than the tools.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-1000}
@@ -12,12 +16,27 @@ SNAPCTL=${SNAPCTL:-$PWD/build/cli/snapctl}
 command -v containerd >/dev/null || { echo "needs containerd (scripts/setup.sh installs it)" >&2; exit 1; }
 
 work=$(mktemp -d /var/tmp/snapctl-bench.XXXXXX)
+top=$work
 cleanup() {
 	[ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
-	umount -R "$work" 2>/dev/null || true
-	rm -rf "$work"
+	umount -R "$top/mnt" 2>/dev/null || umount -l "$top/mnt" 2>/dev/null || true
+	[ -n "${loopdev:-}" ] && losetup -d "$loopdev"
+	rm -rf "$top"
 }
 trap cleanup EXIT
+
+case "${BENCH_FS:-ext4}" in
+host) ;;
+ext4 | xfs)
+	truncate -s 8G "$work/fs.img"
+	if [ "${BENCH_FS:-ext4}" = ext4 ]; then mkfs.ext4 -q -F "$work/fs.img"; else mkfs.xfs -q -f "$work/fs.img"; fi
+	loopdev=$(losetup -f --show "$work/fs.img")
+	mkdir -p "$work/mnt"
+	mount "$loopdev" "$work/mnt"
+	work="$work/mnt"
+	;;
+*) echo "BENCH_FS is ext4, xfs or host" >&2; exit 1 ;;
+esac
 
 cat >"$work/containerd.toml" <<TOML
 version = 2
@@ -79,6 +98,7 @@ run() {
 }
 
 fs=$(df --output=fstype "$work" | tail -1)
+[ -n "${loopdev:-}" ] && fs="$fs loop image"
 echo "snapshot operations, one process each, N=$N, on $fs ($(uname -r)); caches dropped before each timed run"
 printf '%-8s %-10s %14s %14s %10s\n' shape tool "prep+commit ms" "remove ms" "total ms"
 declare -A res

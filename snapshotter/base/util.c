@@ -1,5 +1,4 @@
 /* Shared helpers: see util.h. */
-#define _GNU_SOURCE
 #include "util.h"
 
 #include <ctype.h>

@@ -1,5 +1,4 @@
 /* TAP harness: see tap.h. */
-#define _GNU_SOURCE
 #include "tap.h"
 
 #include <fcntl.h>

@@ -642,7 +642,7 @@ bld_mount_parse(const struct bld_dockerfile *df, const char *spec,
 			else
 				m.gid = (unsigned)id;
 		} else if (!strcmp(key, "size")) {
-			uint64_t sz;
+			uint64_t sz = 0;
 			if (parse_ram_size(v, &sz) < 0)
 				r = sc_err_set(err, -EINVAL, "invalid size '%s' (use e.g. 64m)", v);
 			m.size = sz;

@@ -45,7 +45,7 @@ TEST(double_star_start_middle_end)
 	ASSERT_FALSE(bld_ignore_match(m, "src/a/generated"));
 	ASSERT_TRUE(bld_ignore_match(m, "vendor/a"));
 	ASSERT_TRUE(bld_ignore_match(m, "vendor/a/b/c"));
-	ASSERT_FALSE(bld_ignore_match(m, "vendor")); /* "vendor/**" needs something below */
+	ASSERT_FALSE(bld_ignore_match(m, "vendor")); // "vendor/**" needs something below
 	ASSERT_FALSE(bld_ignore_match(m, "other/file"));
 	bld_ignore_free(m);
 }
