@@ -34,9 +34,10 @@ lease_json(const struct snap_lease *l, uint64_t now)
 	json_object_object_add(o, "id", json_object_new_string(l->id));
 	json_object_object_add(o, "created",
 			       json_object_new_string(sc_time_format(l->created, t, sizeof(t))));
-	json_object_object_add(o, "expires", l->expires ? json_object_new_string(sc_time_format(
-								  l->expires, t, sizeof(t)))
-							: NULL);
+	json_object_object_add(
+		o, "expires",
+		l->expires ? json_object_new_string(sc_time_format(l->expires, t, sizeof(t)))
+			   : NULL);
 	json_object_object_add(o, "pid", l->pid ? json_object_new_int(l->pid) : NULL);
 	json_object_object_add(o, "alive", json_object_new_boolean(snap_lease_alive(l, now)));
 	struct json_object *refs = json_object_new_array();
@@ -71,9 +72,9 @@ ls_visit(const struct snap_lease *l, void *arg)
 	if (l->pid)
 		snprintf(pid, sizeof(pid), "%d", (int)l->pid);
 	snprintf(objects, sizeof(objects), "%zu", l->nrefs);
-	const char *cells[] = {l->id,	  created, expires,
-			       pid,	  snap_lease_alive(l, st->now) ? "alive" : "dead",
-			       objects};
+	const char *cells[] = {
+		l->id,	created, expires, pid, snap_lease_alive(l, st->now) ? "alive" : "dead",
+		objects};
 	cli_table_row(st->table, cells);
 	return 0;
 }
@@ -87,12 +88,9 @@ cli_cmd_lease(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	const char *verb = argv[1];
 	static const struct option opts[] = {
-		{"id", required_argument, NULL, 'i'},
-		{"expires", required_argument, NULL, 'e'},
-		{"pid", required_argument, NULL, 'p'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+		{"id", required_argument, NULL, 'i'},  {"expires", required_argument, NULL, 'e'},
+		{"pid", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},      {0},
 	};
 	const char *id = NULL, *expires = NULL, *pid_arg = NULL;
 	bool json = false;
@@ -180,7 +178,7 @@ cli_cmd_lease(struct cli_ctx *ctx, int argc, char **argv)
 		if (!s)
 			return CLI_EXIT_FAILURE;
 		static const char *const headers[] = {"ID",  "CREATED", "EXPIRES",
-						      "PID", "STATE",   "OBJECTS"};
+						      "PID", "STATE",	"OBJECTS"};
 		struct ls_state st = {.now = sc_now_ns()};
 		if (json)
 			st.json = json_object_new_array();

@@ -143,8 +143,9 @@ info_json(const struct snap_info *info)
 			       json_object_new_string(sc_time_format(info->created, t, sizeof(t))));
 	json_object_object_add(o, "updated",
 			       json_object_new_string(sc_time_format(info->updated, t, sizeof(t))));
-	json_object_object_add(o, "last_used", json_object_new_string(sc_time_format(
-						       info->last_used, t, sizeof(t))));
+	json_object_object_add(
+		o, "last_used",
+		json_object_new_string(sc_time_format(info->last_used, t, sizeof(t))));
 	if (info->kind == SNAP_KIND_COMMITTED) {
 		json_object_object_add(o, "size", json_object_new_uint64(info->size));
 		json_object_object_add(o, "inodes", json_object_new_uint64(info->inodes));
@@ -216,8 +217,8 @@ cmd_prepare(struct snap_store *s, struct snap_args *a, enum snap_kind kind)
 	if (a->quota && (sc_size_parse(a->quota, &opts.quota) < 0 || opts.quota == 0))
 		return cli_usage("quota '%s' is not a size (e.g. 10GB, 512MiB)", a->quota);
 	struct sc_err err = SC_ERR_INIT;
-	if (snap_snapshot_prepare(s, a->pos[0], a->npos > 1 ? a->pos[1] : NULL, kind, &opts,
-				  NULL, &err) < 0)
+	if (snap_snapshot_prepare(s, a->pos[0], a->npos > 1 ? a->pos[1] : NULL, kind, &opts, NULL,
+				  &err) < 0)
 		return cli_fail(&err, NULL);
 	if (a->mounts || a->json)
 		return show_mounts(s, a->pos[0], "<target>", a->json);
@@ -393,8 +394,9 @@ cmd_label(struct snap_store *s, struct snap_args *a)
 		if (a->json) {
 			struct json_object *o = json_object_new_object();
 			for (size_t i = 0; i < info.nlabels; i++)
-				json_object_object_add(o, info.labels[i].key,
-						       json_object_new_string(info.labels[i].value));
+				json_object_object_add(
+					o, info.labels[i].key,
+					json_object_new_string(info.labels[i].value));
 			cli_json_print(o);
 		} else {
 			for (size_t i = 0; i < info.nlabels; i++)
@@ -481,9 +483,9 @@ cli_cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv)
 		snap_args_free(&a);
 		return r < 0 ? CLI_EXIT_OK : r;
 	}
-	static const char *const verbs[] = {"prepare", "view",   "commit", "rm",    "remove",
-					    "ls",      "list",   "info",   "mounts", "mount",
-					    "umount",  "unmount", "label", "usage"};
+	static const char *const verbs[] = {"prepare", "view",	  "commit", "rm",     "remove",
+					    "ls",      "list",	  "info",   "mounts", "mount",
+					    "umount",  "unmount", "label",  "usage"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		known |= strcmp(verb, verbs[i]) == 0;

@@ -31,27 +31,25 @@ usage(FILE *out)
 		     "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "\n"
-		     "Global options:\n"
-		     "  --root DIR     the store (default: $SNAPCTL_ROOT, /var/lib/snapctl for root,\n"
-		     "                 $XDG_DATA_HOME/snapctl otherwise)\n"
-		     "  --driver NAME  snapshot driver for a new store (default: overlay where it\n"
-		     "                 mounts, else native)\n"
-		     "  --debug        debug messages on stderr\n"
-		     "\n"
-		     "Run 'snapctl COMMAND --help' for a command's usage.\n");
+	fprintf(out,
+		"\n"
+		"Global options:\n"
+		"  --root DIR     the store (default: $SNAPCTL_ROOT, /var/lib/snapctl for root,\n"
+		"                 $XDG_DATA_HOME/snapctl otherwise)\n"
+		"  --driver NAME  snapshot driver for a new store (default: overlay where it\n"
+		"                 mounts, else native)\n"
+		"  --debug        debug messages on stderr\n"
+		"\n"
+		"Run 'snapctl COMMAND --help' for a command's usage.\n");
 }
 
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"root", required_argument, NULL, 'r'},
-		{"driver", required_argument, NULL, 'd'},
-		{"debug", no_argument, NULL, 'D'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+		{"root", required_argument, NULL, 'r'}, {"driver", required_argument, NULL, 'd'},
+		{"debug", no_argument, NULL, 'D'},	{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	{0},
 	};
 	struct cli_ctx ctx = {0};
 	int c;

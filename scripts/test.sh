@@ -36,8 +36,17 @@ ninja -C "$ASAN_BUILD" || exit 1
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C "$ASAN_BUILD" --suite unit --print-errorlogs --num-processes 2 || status=1
 
-./scripts/check-format.sh || status=1
+# Checks outside meson count in the summary as one test each.
+extra=()
+if ./scripts/check-format.sh; then extra+=(--extra format=pass); else extra+=(--extra format=fail); fi
+# The Dockerfile frontend fuzzer: 60 s under ASan, seeded with the conformance corpus.
+if SNAPCTL_CONFORMANCE_DIR="$(cd .. && pwd)/shared/conformance" \
+	tests/unit/frontend/run-fuzz.sh "${FUZZ_SECONDS:-60}"; then
+	extra+=(--extra fuzz-dockerfile=pass)
+else
+	extra+=(--extra fuzz-dockerfile=fail)
+fi
 
-python3 scripts/test-summary.py "$BUILD/meson-logs/testlog.json" \
+python3 scripts/test-summary.py "${extra[@]}" "$BUILD/meson-logs/testlog.json" \
 	"$ASAN_BUILD/meson-logs/testlog.json" || status=1
 exit $status

@@ -16,7 +16,7 @@
 #include "util.h"
 
 #define LEASE_RECORD_V1 1
-#define COUNTER_LEASES  "leases"
+#define COUNTER_LEASES	"leases"
 
 static const char *const ref_types[] = {"snapshot", "blob", "image"};
 
@@ -207,8 +207,8 @@ ref_write(struct snap_txn *t, void *arg)
 	else {
 		r = snap_txn_del(t, SNAP_DB_LEASE_REFS, k.data, k.len);
 		if (r == -ENOENT)
-			r = sc_err_set(t->err, r, "%s '%s' is not attached to lease '%s'",
-				       op->type, op->name, op->id);
+			r = sc_err_set(t->err, r, "%s '%s' is not attached to lease '%s'", op->type,
+				       op->name, op->id);
 	}
 	sc_buf_free(&k);
 	return r;

@@ -16,7 +16,7 @@
 #include "util.h"
 
 #define META_MAP_INITIAL (256ull << 20)
-#define META_MAP_MAX     (64ull << 30)
+#define META_MAP_MAX	 (64ull << 30)
 #define META_MAX_READERS 1022
 
 static const char *const db_names[_SNAP_DB_MAX] = {
@@ -159,7 +159,8 @@ meta_migrate(struct snap_meta *m, struct sc_err *err)
 	if (version > SNAP_META_SCHEMA) {
 		mdb_txn_abort(txn);
 		return sc_err_set(err, -EPROTO,
-				  "metadata schema %" PRIu32 " is newer than this snapctl knows (%u); "
+				  "metadata schema %" PRIu32
+				  " is newer than this snapctl knows (%u); "
 				  "upgrade snapctl",
 				  version, SNAP_META_SCHEMA);
 	}
@@ -203,7 +204,8 @@ snap_meta_open(const char *dir, struct snap_meta **ret, struct sc_err *err)
 	int rc = mdb_env_create(&m->env);
 	if (rc) {
 		snap_meta_close(m);
-		return sc_err_setsys(err, snap_meta_errno(rc), "cannot create metadata environment");
+		return sc_err_setsys(err, snap_meta_errno(rc),
+				     "cannot create metadata environment");
 	}
 	uint64_t mapsize = META_MAP_INITIAL;
 	const char *env_map = getenv("SNAPCTL_META_MAPSIZE"); /* tests exercise growth with it */

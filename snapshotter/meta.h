@@ -65,9 +65,9 @@ struct snap_txn {
 	struct snap_meta *meta;
 	MDB_txn *txn;
 	bool write;
-	int error;         /* sticky: first failure, 0 while none */
-	bool map_full;     /* the failure was LMDB's map being full */
-	struct sc_err *err; /* where messages go; may be NULL */
+	int error;	       /* sticky: first failure, 0 while none */
+	bool map_full;	       /* the failure was LMDB's map being full */
+	struct sc_err *err;    /* where messages go; may be NULL */
 	snap_txn_undo_fn undo; /* run when a write transaction ends without committing */
 	void *undo_arg;
 };
@@ -98,8 +98,8 @@ void snap_txn_on_abort(struct snap_txn *t, snap_txn_undo_fn fn, void *arg);
 
 /* Gets key; -ENOENT if absent. The value points into the map: valid until the txn ends. */
 int snap_txn_get(struct snap_txn *t, enum snap_db db, const void *key, size_t klen, MDB_val *ret);
-int snap_txn_put(struct snap_txn *t, enum snap_db db, const void *key, size_t klen,
-		 const void *val, size_t vlen, unsigned flags);
+int snap_txn_put(struct snap_txn *t, enum snap_db db, const void *key, size_t klen, const void *val,
+		 size_t vlen, unsigned flags);
 /* Deletes key; -ENOENT if absent. */
 int snap_txn_del(struct snap_txn *t, enum snap_db db, const void *key, size_t klen);
 /* Sets the sticky error (for checks done by the caller); returns code. */

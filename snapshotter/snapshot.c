@@ -46,7 +46,7 @@ static const char *const kind_counters[_SNAP_KIND_MAX] = {
 	[SNAP_KIND_COMMITTED] = "snapshots.committed",
 };
 
-#define COUNTER_COMMITTED_BYTES  "snapshots.committed.bytes"
+#define COUNTER_COMMITTED_BYTES	 "snapshots.committed.bytes"
 #define COUNTER_COMMITTED_INODES "snapshots.committed.inodes"
 
 const char *
@@ -645,8 +645,11 @@ snap_snapshot_commit(struct snap_store *s, const char *name, const char *key,
 		/* Measure once, here, outside any transaction (invariant 4). */
 		char dir[PATH_MAX];
 		snapshot_abs(s, dir, sizeof(dir), info.id);
-		struct commit_op op = {
-			.name = name, .key = key, .id = info.id, .labels = labels, .nlabels = nlabels};
+		struct commit_op op = {.name = name,
+				       .key = key,
+				       .id = info.id,
+				       .labels = labels,
+				       .nlabels = nlabels};
 		snap_info_clear(&info);
 		r = snap_du(AT_FDCWD, dir, &op.size, &op.inodes);
 		if (r < 0)
@@ -708,7 +711,8 @@ remove_write(struct snap_txn *t, void *arg)
 	if (r >= 0 && info.kind == SNAP_KIND_COMMITTED) {
 		r = snap_txn_counter_add(t, COUNTER_COMMITTED_BYTES, -(int64_t)info.size);
 		if (r >= 0)
-			r = snap_txn_counter_add(t, COUNTER_COMMITTED_INODES, -(int64_t)info.inodes);
+			r = snap_txn_counter_add(t, COUNTER_COMMITTED_INODES,
+						 -(int64_t)info.inodes);
 	}
 	op->id = info.id;
 	snap_info_clear(&info);
@@ -742,8 +746,7 @@ snap_snapshot_remove(struct snap_store *s, const char *key, struct sc_err *err)
 }
 
 int
-snap_snapshot_stat(struct snap_store *s, const char *key, struct snap_info *ret,
-		   struct sc_err *err)
+snap_snapshot_stat(struct snap_store *s, const char *key, struct snap_info *ret, struct sc_err *err)
 {
 	int r = snap_key_validate(key, err);
 	if (r < 0)

@@ -20,8 +20,8 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const store_dirs[] = {"meta", "snapshots", "blobs", "blobs/sha256",
-					 "ingest", "trash", "tmp"};
+static const char *const store_dirs[] = {"meta",   "snapshots", "blobs", "blobs/sha256",
+					 "ingest", "trash",	"tmp"};
 
 int
 snap_store_default_root(char *buf, size_t len)
@@ -94,9 +94,10 @@ choose_driver(struct snap_txn *t, void *arg)
 		c->recorded = recorded;
 		c->chosen = snap_driver_find(recorded);
 		if (!c->chosen)
-			return sc_err_set(t->err, -EINVAL,
-					  "store uses driver '%s', which this snapctl does not have",
-					  recorded);
+			return sc_err_set(
+				t->err, -EINVAL,
+				"store uses driver '%s', which this snapctl does not have",
+				recorded);
 		if (c->wanted && strcmp(c->wanted, recorded) != 0)
 			return sc_err_set(t->err, -EINVAL,
 					  "store '%s' uses driver '%s', not '%s'; drop --driver or "
@@ -126,8 +127,8 @@ choose_driver(struct snap_txn *t, void *arg)
 				 sc_err_msg(&probe_err));
 		}
 	}
-	return snap_txn_put(t, SNAP_DB_META, "driver", 6, c->chosen->name,
-			    strlen(c->chosen->name), 0);
+	return snap_txn_put(t, SNAP_DB_META, "driver", 6, c->chosen->name, strlen(c->chosen->name),
+			    0);
 }
 
 int
@@ -142,10 +143,11 @@ snap_store_open(const struct snap_store_opts *opts, struct snap_store **ret, str
 			/* Not there yet: create it below, then resolve. */
 			r = sc_mkdir_p(opts->root, 0711);
 			if (r < 0)
-				return sc_err_set(err, r,
-						  "cannot create store '%s': %s; pass --root with a "
-						  "writable folder",
-						  opts->root, sc_strerror(r));
+				return sc_err_set(
+					err, r,
+					"cannot create store '%s': %s; pass --root with a "
+					"writable folder",
+					opts->root, sc_strerror(r));
 			if (!realpath(opts->root, root))
 				return sc_err_setsys(err, -errno, "cannot resolve store '%s'",
 						     opts->root);
@@ -259,8 +261,7 @@ snap_store_close(struct snap_store *s)
 }
 
 int
-snap_store_mktemp(struct snap_store *s, const char *what, char *path, char *rel,
-		  struct sc_err *err)
+snap_store_mktemp(struct snap_store *s, const char *what, char *path, char *rel, struct sc_err *err)
 {
 	/* The name carries the owner, so cleanup can tell a live build from a crashed one. */
 	snprintf(rel, PATH_MAX, "tmp/%s.%d.%" PRIu64 ".%u", what, (int)s->pid, s->starttime,

@@ -41,20 +41,20 @@ sc_closedirp(DIR **d)
 		closedir(*d);
 }
 
-#define _cleanup_(f)       __attribute__((cleanup(f)))
-#define _cleanup_free_     _cleanup_(sc_freep)
-#define _cleanup_close_    _cleanup_(sc_closep)
+#define _cleanup_(f)	   __attribute__((cleanup(f)))
+#define _cleanup_free_	   _cleanup_(sc_freep)
+#define _cleanup_close_	   _cleanup_(sc_closep)
 #define _cleanup_fclose_   _cleanup_(sc_fclosep)
 #define _cleanup_closedir_ _cleanup_(sc_closedirp)
 
-#define TAKE_PTR(p)                                                                               \
+#define TAKE_PTR(p)                                                                                \
 	({                                                                                         \
 		__typeof__(p) _tp = (p);                                                           \
 		(p) = NULL;                                                                        \
 		_tp;                                                                               \
 	})
 
-#define TAKE_FD(fd)                                                                               \
+#define TAKE_FD(fd)                                                                                \
 	({                                                                                         \
 		int _tf = (fd);                                                                    \
 		(fd) = -EBADF;                                                                     \
@@ -64,7 +64,7 @@ sc_closedirp(DIR **d)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Retries a syscall-style expression while it fails with EINTR. */
-#define SC_RETRY_EINTR(expr)                                                                      \
+#define SC_RETRY_EINTR(expr)                                                                       \
 	({                                                                                         \
 		__typeof__(expr) _r;                                                               \
 		do                                                                                 \

@@ -20,7 +20,10 @@ struct sc_err {
 	char msg[SC_ERR_MSG_MAX];
 };
 
-#define SC_ERR_INIT {0}
+#define SC_ERR_INIT                                                                                \
+	{                                                                                          \
+		0                                                                                  \
+	}
 
 /* Records code and message unless err already holds one. Returns code. */
 int sc_err_set(struct sc_err *err, int code, const char *fmt, ...)

@@ -12,7 +12,7 @@ bool sc_log_debug_enabled(void);
 void sc_log_debug_impl(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define sc_debug(...)                                                                             \
+#define sc_debug(...)                                                                              \
 	do {                                                                                       \
 		if (sc_log_debug_enabled())                                                        \
 			sc_log_debug_impl(__FILE__, __LINE__, __VA_ARGS__);                        \

@@ -305,8 +305,8 @@ rm_children(int dfd, dev_t dev, int depth)
 			if (r < 0 && !first_err)
 				first_err = r;
 		}
-		if (unlinkat(dirfd(d), de->d_name, is_dir ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT &&
-		    !first_err)
+		if (unlinkat(dirfd(d), de->d_name, is_dir ? AT_REMOVEDIR : 0) < 0 &&
+		    errno != ENOENT && !first_err)
 			first_err = -errno;
 	}
 	return first_err;

@@ -42,9 +42,10 @@ static int
 overlay_probe(struct snap_store *s, struct sc_err *err)
 {
 	if (strpbrk(s->root, ":,"))
-		return sc_err_set(err, -EOPNOTSUPP,
-				  "store path '%s' has ':' or ',', which overlay options cannot carry",
-				  s->root);
+		return sc_err_set(
+			err, -EOPNOTSUPP,
+			"store path '%s' has ':' or ',', which overlay options cannot carry",
+			s->root);
 	if (!overlay_in_kernel())
 		return sc_err_set(err, -EOPNOTSUPP, "the kernel has no overlay file system");
 

@@ -9,7 +9,8 @@ TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/snapctl-$TEST_NAME.XXXXXX")
 CLEANUPS=()
 
 cleanup() {
-	local i
+	local rc=$? i
+	set +e
 	for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
 		eval "${CLEANUPS[$i]}" >/dev/null 2>&1 || true
 	done
@@ -18,6 +19,7 @@ cleanup() {
 		umount -l "$m" 2>/dev/null || true
 	done
 	rm -rf "$TEST_TMP"
+	exit $rc
 }
 trap cleanup EXIT
 

@@ -27,15 +27,15 @@ void tap_require_root(void);
 /* A fresh empty directory under $TMPDIR for this test program; removed at exit. */
 const char *tap_tmpdir(void);
 
-#define TEST(name)                                                                                \
-	static void test_##name(void);                                                            \
-	__attribute__((constructor)) static void tap_reg_##name(void)                             \
+#define TEST(name)                                                                                 \
+	static void test_##name(void);                                                             \
+	__attribute__((constructor)) static void tap_reg_##name(void)                              \
 	{                                                                                          \
 		tap_register(#name, test_##name);                                                  \
 	}                                                                                          \
 	static void test_##name(void)
 
-#define ASSERT_TRUE(expr)                                                                         \
+#define ASSERT_TRUE(expr)                                                                          \
 	do {                                                                                       \
 		if (!(expr))                                                                       \
 			tap_fail(__FILE__, __LINE__, "expected true: %s", #expr);                  \
@@ -44,7 +44,7 @@ const char *tap_tmpdir(void);
 #define ASSERT_FALSE(expr) ASSERT_TRUE(!(expr))
 
 /* expr returns >= 0 on success, -errno on failure. */
-#define ASSERT_OK(expr)                                                                           \
+#define ASSERT_OK(expr)                                                                            \
 	do {                                                                                       \
 		long long _r = (long long)(expr);                                                  \
 		if (_r < 0)                                                                        \
@@ -52,7 +52,7 @@ const char *tap_tmpdir(void);
 				 strerror((int)-_r));                                              \
 	} while (0)
 
-#define ASSERT_ERRNO(expr, want)                                                                  \
+#define ASSERT_ERRNO(expr, want)                                                                   \
 	do {                                                                                       \
 		long long _r = (long long)(expr);                                                  \
 		if (_r != (long long)(want))                                                       \
@@ -60,14 +60,14 @@ const char *tap_tmpdir(void);
 				 _r, _r < 0 ? strerror((int)-_r) : "success", #want);              \
 	} while (0)
 
-#define ASSERT_EQ(a, b)                                                                           \
+#define ASSERT_EQ(a, b)                                                                            \
 	do {                                                                                       \
 		long long _a = (long long)(a), _b = (long long)(b);                                \
 		if (_a != _b)                                                                      \
 			tap_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, _a, _b);    \
 	} while (0)
 
-#define ASSERT_STREQ(a, b)                                                                        \
+#define ASSERT_STREQ(a, b)                                                                         \
 	do {                                                                                       \
 		const char *_a = (a), *_b = (b);                                                   \
 		if (!_a || !_b || strcmp(_a, _b) != 0)                                             \
@@ -75,7 +75,7 @@ const char *tap_tmpdir(void);
 				 _a ? _a : "(null)", _b ? _b : "(null)");                          \
 	} while (0)
 
-#define ASSERT_NOT_NULL(p)                                                                        \
+#define ASSERT_NOT_NULL(p)                                                                         \
 	do {                                                                                       \
 		if ((p) == NULL)                                                                   \
 			tap_fail(__FILE__, __LINE__, "%s is NULL", #p);                            \

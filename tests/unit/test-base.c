@@ -140,10 +140,12 @@ TEST(digest)
 {
 	char out[SC_DIGEST_STR_LEN + 1];
 	ASSERT_OK(sc_sha256_buf("abc", 3, out));
-	ASSERT_STREQ(out, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	ASSERT_STREQ(out,
+		     "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	ASSERT_TRUE(sc_digest_valid(out));
 	ASSERT_FALSE(sc_digest_valid("sha256:BA78"));
-	ASSERT_FALSE(sc_digest_valid("md5:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	ASSERT_FALSE(sc_digest_valid(
+		"md5:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 }
 
 TEST(buffers_and_files)

@@ -248,7 +248,8 @@ TEST(keys_are_validated)
 	key[SNAP_KEY_MAX] = '\0'; /* exactly at the limit: fine */
 	ASSERT_OK(snap_snapshot_prepare(s, key, NULL, SNAP_KIND_ACTIVE, NULL, NULL, &err));
 	/* UTF-8 is printable. */
-	ASSERT_OK(snap_snapshot_prepare(s, "caf\xc3\xa9", NULL, SNAP_KIND_ACTIVE, NULL, NULL, &err));
+	ASSERT_OK(
+		snap_snapshot_prepare(s, "caf\xc3\xa9", NULL, SNAP_KIND_ACTIVE, NULL, NULL, &err));
 	/* Quotas are refused loudly where they cannot be enforced. */
 	struct snap_prepare_opts q = {.quota = 1 << 20};
 	ASSERT_ERRNO(snap_snapshot_prepare(s, "q", NULL, SNAP_KIND_ACTIVE, &q, NULL, &err),

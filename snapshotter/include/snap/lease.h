@@ -26,7 +26,7 @@ struct snap_lease {
 	char *id;
 	uint64_t created;   /* ns since the epoch */
 	uint64_t expires;   /* ns since the epoch; 0 = never */
-	pid_t pid;          /* holder; 0 = none */
+	pid_t pid;	    /* holder; 0 = none */
 	uint64_t starttime; /* holder's start time (clock ticks since boot) */
 	struct snap_lease_ref *refs;
 	size_t nrefs;
@@ -47,8 +47,8 @@ int snap_lease_create(struct snap_store *s, const char *id, uint64_t ttl_ns, pid
 int snap_lease_add(struct snap_store *s, const char *id, const char *type, const char *name,
 		   struct sc_err *err);
 /* Detaches an object. -ENOENT if it was not attached. */
-int snap_lease_remove_ref(struct snap_store *s, const char *id, const char *type,
-			  const char *name, struct sc_err *err);
+int snap_lease_remove_ref(struct snap_store *s, const char *id, const char *type, const char *name,
+			  struct sc_err *err);
 /* Deletes a lease and its refs. -ENOENT if missing. */
 int snap_lease_delete(struct snap_store *s, const char *id, struct sc_err *err);
 /* Reads one lease with its refs. */

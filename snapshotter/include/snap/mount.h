@@ -11,8 +11,8 @@
 #include "err.h"
 
 struct snap_mount {
-	char *type;    /* "overlay" or "bind" */
-	char *source;  /* "overlay" or the bound directory */
+	char *type;   /* "overlay" or "bind" */
+	char *source; /* "overlay" or the bound directory */
 	char **options;
 	size_t noptions;
 	/* overlay only: the lower layers, top first, for the new mount API */

@@ -40,8 +40,8 @@
 
 struct snap_store;
 
-#define SNAP_KEY_MAX    400 /* bytes in a snapshot key or name */
-#define SNAP_LABEL_MAX  4096 /* bytes in one label key or value */
+#define SNAP_KEY_MAX	400  /* bytes in a snapshot key or name */
+#define SNAP_LABEL_MAX	4096 /* bytes in one label key or value */
 #define SNAP_LABELS_MAX 64   /* labels on one snapshot */
 
 struct snap_store_opts {
@@ -100,8 +100,8 @@ struct snap_info {
 	enum snap_kind kind;
 	uint64_t id;
 	uint64_t created, updated, last_used; /* ns since the epoch */
-	uint64_t size, inodes;                /* measured at commit; 0 before */
-	uint64_t quota;                       /* bytes, 0 = none */
+	uint64_t size, inodes;		      /* measured at commit; 0 before */
+	uint64_t quota;			      /* bytes, 0 = none */
 	struct snap_label *labels;
 	size_t nlabels;
 };
@@ -161,9 +161,9 @@ int snap_snapshot_label(struct snap_store *s, const char *key, const struct snap
 			size_t nlabels, struct snap_info *ret, struct sc_err *err);
 
 struct snap_filter {
-	int kind;             /* -1: any */
-	const char *parent;   /* NULL: any; "" for snapshots without parent */
-	const char *label;    /* NULL: any; "k" has label k, "k=v" has it with value v */
+	int kind;	    /* -1: any */
+	const char *parent; /* NULL: any; "" for snapshots without parent */
+	const char *label;  /* NULL: any; "k" has label k, "k=v" has it with value v */
 };
 
 /* Calls fn for each record matching filter (NULL: all), in key order. fn returns < 0 to stop. */
