@@ -40,10 +40,13 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 extra=()
 if ./scripts/check-format.sh; then extra+=(--extra format=pass); else extra+=(--extra format=fail); fi
 # The Dockerfile frontend fuzzer: 60 s under ASan, seeded with the conformance corpus.
+fuzz_log="$BUILD/meson-logs/fuzz-dockerfile.log"
 if SNAPCTL_CONFORMANCE_DIR="$(cd .. && pwd)/shared/conformance" \
-	tests/unit/frontend/run-fuzz.sh "${FUZZ_SECONDS:-60}"; then
+	tests/unit/frontend/run-fuzz.sh "${FUZZ_SECONDS:-60}" >"$fuzz_log" 2>&1; then
+	echo "fuzz-dockerfile: ok ($(grep -c . "$fuzz_log") log lines in $fuzz_log)"
 	extra+=(--extra fuzz-dockerfile=pass)
 else
+	tail -n 40 "$fuzz_log"
 	extra+=(--extra fuzz-dockerfile=fail)
 fi
 

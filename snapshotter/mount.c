@@ -216,7 +216,11 @@ snap_mounts_apply(const struct snap_mounts *mounts, const char *target, struct s
 		if (strcmp(m->type, "bind") == 0) {
 			r = apply_bind(m, target, err);
 		} else if (strcmp(m->type, "overlay") == 0) {
-			r = apply_overlay_fsconfig(m, target, err);
+			/* SNAPCTL_OVERLAY_MOUNT=legacy takes the pre-6.8 path (tests use it). */
+			const char *how = getenv("SNAPCTL_OVERLAY_MOUNT");
+			r = how && strcmp(how, "legacy") == 0
+				    ? -ENOSYS
+				    : apply_overlay_fsconfig(m, target, err);
 			if (r == -ENOSYS)
 				r = apply_overlay_legacy(m, target, err);
 		} else {

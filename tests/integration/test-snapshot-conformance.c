@@ -409,6 +409,25 @@ TEST(chain_at_the_kernel_limit)
 	ASSERT_TRUE(strstr(sc_err_msg(&err), "500") != NULL);
 }
 
+TEST(chain_through_legacy_mount)
+{
+	if (strcmp(driver, "overlay") != 0)
+		tap_skip("overlay's mount paths");
+	fresh_store();
+	/*
+	 * Kernels before 6.8 have no lowerdir+: mount(2) with paths relative to
+	 * ROOT/snapshots. 100 layers are far past the ~40 that absolute paths fit.
+	 */
+	deep_chain(100);
+	prepare("top", "layer-100");
+	setenv("SNAPCTL_OVERLAY_MOUNT", "legacy", 1);
+	do_mount("top");
+	unsetenv("SNAPCTL_OVERLAY_MOUNT");
+	ASSERT_STREQ(read_file("file-100"), "layer-100");
+	ASSERT_STREQ(read_file("file-1"), "layer-1");
+	do_umount();
+}
+
 TEST(modify_lower_file_above)
 {
 	fresh_store();
