@@ -31,6 +31,7 @@ static const char *const db_names[_SNAP_DB_MAX] = {
 	[SNAP_DB_IMAGES] = "images",
 	[SNAP_DB_CACHE] = "cache",
 	[SNAP_DB_REFS] = "refs",
+	[SNAP_DB_PINS] = "pins",
 };
 
 struct snap_meta {

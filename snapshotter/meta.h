@@ -13,8 +13,10 @@
  *   lease_refs         lease id || 0 || type || 0 || name -> ""
  *   counters           name -> be64 value, kept exact in every transaction that changes
  *                      what they count, so usage questions are O(1)
- *   blobs, images, cache, refs: created now, filled by the content store, images,
- *                      builder cache and collector.
+ *   blobs              digest -> blob record (see content.c)
+ *   refs               "TYPE:NAME" || 0 || "TYPE:NAME" -> ""   (edges for the collector)
+ *   pins               "TYPE:NAME" -> ""                       (never pruned)
+ *   images, cache:     filled by images and the builder cache.
  *
  * Transactions: struct snap_txn wraps an LMDB transaction with a sticky error.
  * After the first failure every call is a no-op that returns the same error,
@@ -54,6 +56,7 @@ enum snap_db {
 	SNAP_DB_IMAGES,
 	SNAP_DB_CACHE,
 	SNAP_DB_REFS,
+	SNAP_DB_PINS,
 	_SNAP_DB_MAX,
 };
 

@@ -991,6 +991,8 @@ snap_store_counts(struct snap_store *s, struct snap_store_counts *ret, struct sc
 	ret->committed_bytes = snap_txn_counter_get(&t, COUNTER_COMMITTED_BYTES);
 	ret->committed_inodes = snap_txn_counter_get(&t, COUNTER_COMMITTED_INODES);
 	ret->leases = snap_txn_counter_get(&t, "leases");
+	ret->blobs = snap_txn_counter_get(&t, "blobs.count");
+	ret->blobs_bytes = snap_txn_counter_get(&t, "blobs.bytes");
 	snap_txn_end(&t);
 	return 0;
 }

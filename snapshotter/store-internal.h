@@ -73,5 +73,14 @@ int snap_mounts_bind(struct snap_mounts *ret, const char *dir, bool ro);
 /* Bytes (allocated blocks) and inodes of a tree, each hard-linked inode counted once. */
 int snap_du(int dirfd, const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes);
 
+/* Edges and pins inside a transaction (refs.c). */
+int snap_ref_add_txn(struct snap_txn *t, const char *from, const char *to);
+int snap_ref_del_txn(struct snap_txn *t, const char *from, const char *to);
+/* Removes every edge out of from. */
+int snap_ref_del_from_txn(struct snap_txn *t, const char *from);
+/* The objects from points to: an array of strings the caller frees (each and the array). */
+int snap_ref_targets_txn(struct snap_txn *t, const char *from, char ***ret, size_t *ret_n);
+bool snap_is_pinned_txn(struct snap_txn *t, const char *obj);
+
 /* Restores invariants 2 and 3 of store.h; called by open. */
 int snap_store_cleanup(struct snap_store *s, struct sc_err *err);

@@ -410,17 +410,18 @@ tmp_owner_alive(const char *name)
 int
 snap_store_cleanup(struct snap_store *s, struct sc_err *err)
 {
-	/* tmp/: folders of processes that are gone. */
-	{
+	/* tmp/ and ingest/: what processes that are gone were building. */
+	static const char *const owned[] = {"tmp", "ingest"};
+	for (size_t i = 0; i < ARRAY_SIZE(owned); i++) {
 		_cleanup_close_ int fd =
-			openat(s->root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			openat(s->root_fd, owned[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(TAKE_FD(fd)) : NULL;
 		struct dirent *de;
 		while (d && (de = readdir(d))) {
 			if (de->d_name[0] == '.' || tmp_owner_alive(de->d_name))
 				continue;
 			char rel[PATH_MAX];
-			snprintf(rel, sizeof(rel), "tmp/%s", de->d_name);
+			snprintf(rel, sizeof(rel), "%s/%s", owned[i], de->d_name);
 			sc_debug("moving %s to trash: its process is gone", rel);
 			snap_store_trash(s, rel);
 		}

@@ -4,7 +4,7 @@
  *
  *   ROOT/meta/            LMDB environment
  *   ROOT/snapshots/ID/    one folder per snapshot, named by a numeric id
- *   ROOT/blobs/, ingest/  content store
+ *   ROOT/blobs/sha256/    content store (content.h); ingest/ holds blobs being written
  *   ROOT/trash/           folders renamed away, waiting to be deleted
  *   ROOT/tmp/             snapshots being built, mount points
  *
@@ -22,8 +22,9 @@
  *     removal deletes the record first and moves the folder to trash/ after.
  *  2. A folder under snapshots/ with no record is garbage, but only as seen
  *     while holding the writer lock (anyone else's rename happens under it).
- *  3. A folder under tmp/ belongs to the live process named in its name
- *     (pid and start time); once that process is gone it is garbage.
+ *  3. A folder under tmp/ (or file under ingest/) belongs to the live process
+ *     named in its name (pid and start time); once that process is gone it
+ *     is garbage.
  *  4. A committed snapshot never changes; its size is measured once, at commit.
  *  5. A snapshot with children cannot be removed, so every parent of a record
  *     exists.
@@ -193,5 +194,6 @@ struct snap_store_counts {
 	uint64_t snapshots[_SNAP_KIND_MAX];
 	uint64_t committed_bytes, committed_inodes;
 	uint64_t leases;
+	uint64_t blobs, blobs_bytes;
 };
 int snap_store_counts(struct snap_store *s, struct snap_store_counts *ret, struct sc_err *err);
