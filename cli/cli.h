@@ -61,3 +61,5 @@ int cli_cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_lease(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_dockerfile(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_image(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_content(struct cli_ctx *ctx, int argc, char **argv);

@@ -17,6 +17,8 @@ static const struct {
 } commands[] = {
 	{"snapshot", cli_cmd_snapshot, "prepare, view, commit, remove and mount snapshots"},
 	{"lease", cli_cmd_lease, "hold objects against garbage collection"},
+	{"image", cli_cmd_image, "import, export, list and remove images"},
+	{"content", cli_cmd_content, "blobs in the content store"},
 	{"dockerfile", cli_cmd_dockerfile, "parse and inspect Dockerfiles"},
 	{"version", cli_cmd_version, "print the version"},
 };
