@@ -58,6 +58,7 @@ blob_encode(const struct snap_blob_info *info, struct sc_buf *b)
 	int r = 0;
 	r |= snap_rec_put_u8(b, BLOB_RECORD_V1);
 	r |= snap_rec_put_u64(b, info->size);
+	r |= snap_rec_put_u64(b, info->disk);
 	r |= snap_rec_put_str(b, info->media_type);
 	r |= snap_rec_put_u64(b, info->created);
 	r |= snap_rec_put_u64(b, info->last_used);
@@ -78,6 +79,7 @@ blob_decode(const MDB_val *k, const MDB_val *v, struct snap_blob_info *ret)
 		return -EUCLEAN;
 	memcpy(info.digest, k->mv_data, SC_DIGEST_STR_LEN);
 	info.size = snap_rec_get_u64(&rd);
+	info.disk = snap_rec_get_u64(&rd);
 	info.media_type = snap_rec_get_str(&rd);
 	info.created = snap_rec_get_u64(&rd);
 	info.last_used = snap_rec_get_u64(&rd);
@@ -266,6 +268,8 @@ commit_write(struct snap_txn *t, void *arg)
 		r = snap_txn_counter_add(t, COUNTER_BLOBS, 1);
 	if (r >= 0)
 		r = snap_txn_counter_add(t, COUNTER_BLOBS_BYTES, (int64_t)op->info.size);
+	if (r >= 0)
+		r = snap_txn_counter_add(t, COUNTER_BLOBS_DISK, (int64_t)op->info.disk);
 	if (r < 0)
 		return r;
 	/* Last act: the complete file appears under its digest. */
@@ -306,6 +310,8 @@ snap_content_commit(struct snap_content_writer *w, const char *media_type,
 		return r;
 	}
 	op.info.size = w->written;
+	struct stat st;
+	op.info.disk = fstat(w->fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : w->written;
 	op.info.media_type = (char *)(media_type ? media_type : "");
 	op.info.created = op.info.last_used = sc_now_ns();
 	blob_rel(op.final_rel, sizeof(op.final_rel), op.info.digest);
@@ -480,6 +486,8 @@ remove_write(struct snap_txn *t, void *arg)
 		r = snap_txn_counter_add(t, COUNTER_BLOBS, -1);
 	if (r >= 0)
 		r = snap_txn_counter_add(t, COUNTER_BLOBS_BYTES, -(int64_t)info.size);
+	if (r >= 0)
+		r = snap_txn_counter_add(t, COUNTER_BLOBS_DISK, -(int64_t)info.disk);
 	snap_blob_info_clear(&info);
 	return r;
 }

@@ -164,6 +164,18 @@ ref_key(struct sc_buf *b, const char *id, const char *type, const char *name)
 	return r;
 }
 
+/* "TYPE:NAME\0ID": the reverse entry, which leases hold an object. */
+static int
+obj_key(struct sc_buf *b, const char *type, const char *name, const char *id)
+{
+	int r = sc_buf_printf(b, "%s:%s", type, name);
+	if (r >= 0)
+		r = sc_buf_put(b, "", 1);
+	if (id && r >= 0)
+		r = sc_buf_put(b, id, strlen(id));
+	return r;
+}
+
 static int
 ref_type_validate(const char *type, struct sc_err *err)
 {
@@ -196,21 +208,29 @@ ref_write(struct snap_txn *t, void *arg)
 		if (r < 0)
 			return r;
 	}
-	struct sc_buf k = {0};
+	struct sc_buf k = {0}, ok = {0};
 	r = ref_key(&k, op->id, op->type, op->name);
+	if (r >= 0)
+		r = obj_key(&ok, op->type, op->name, op->id);
 	if (r < 0) {
 		sc_buf_free(&k);
+		sc_buf_free(&ok);
 		return snap_txn_fail(t, r);
 	}
-	if (op->add)
+	if (op->add) {
 		r = snap_txn_put(t, SNAP_DB_LEASE_REFS, k.data, k.len, "", 0, 0);
-	else {
+		if (r >= 0)
+			r = snap_txn_put(t, SNAP_DB_LEASE_OBJS, ok.data, ok.len, "", 0, 0);
+	} else {
 		r = snap_txn_del(t, SNAP_DB_LEASE_REFS, k.data, k.len);
 		if (r == -ENOENT)
 			r = sc_err_set(t->err, r, "%s '%s' is not attached to lease '%s'", op->type,
 				       op->name, op->id);
+		else if (r >= 0 && snap_txn_del(t, SNAP_DB_LEASE_OBJS, ok.data, ok.len) == -ENOENT)
+			r = 0;
 	}
 	sc_buf_free(&k);
+	sc_buf_free(&ok);
 	return r;
 }
 
@@ -288,9 +308,23 @@ lease_delete_txn(struct snap_txn *t, const char *id)
 	if (r < 0)
 		return r;
 	struct key_list keys = {0};
-	r = snap_txn_scan(t, SNAP_DB_LEASE_REFS, id, strlen(id) + 1, collect_key, &keys);
-	for (size_t i = 0; r >= 0 && i < keys.n; i++)
+	size_t idlen = strlen(id) + 1;
+	r = snap_txn_scan(t, SNAP_DB_LEASE_REFS, id, idlen, collect_key, &keys);
+	for (size_t i = 0; r >= 0 && i < keys.n; i++) {
 		r = snap_txn_del(t, SNAP_DB_LEASE_REFS, keys.v[i].mv_data, keys.v[i].mv_size);
+		/* ID\0TYPE\0NAME -> TYPE:NAME\0ID */
+		const char *type = (const char *)keys.v[i].mv_data + idlen;
+		size_t rest = keys.v[i].mv_size - idlen;
+		const char *nul = memchr(type, '\0', rest);
+		if (r < 0 || !nul)
+			continue;
+		struct sc_buf ok = {0};
+		_cleanup_free_ char *name = strndup(nul + 1, rest - (size_t)(nul + 1 - type));
+		r = name ? obj_key(&ok, type, name, id) : -ENOMEM;
+		if (r >= 0 && snap_txn_del(t, SNAP_DB_LEASE_OBJS, ok.data, ok.len) == -ENOENT)
+			r = 0;
+		sc_buf_free(&ok);
+	}
 	key_list_free(&keys);
 	if (r >= 0)
 		r = snap_txn_counter_add(t, COUNTER_LEASES, -1);
@@ -459,4 +493,37 @@ snap_lease_prune_dead(struct snap_store *s, struct sc_err *err)
 	int count = 0;
 	int r = snap_meta_write(s->meta, prune_write, &count, err);
 	return r < 0 ? r : count;
+}
+
+struct leased_scan {
+	struct snap_txn *t;
+	size_t plen;
+	uint64_t now;
+	bool alive;
+};
+
+static int
+leased_visit(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct leased_scan *ls = arg;
+	MDB_val lk = {.mv_size = k->mv_size - ls->plen, .mv_data = (char *)k->mv_data + ls->plen};
+	MDB_val lv;
+	if (snap_txn_get(ls->t, SNAP_DB_LEASES, lk.mv_data, lk.mv_size, &lv) < 0)
+		return 0; /* a reverse entry of a deleted lease protects nothing */
+	struct snap_lease l = {0};
+	if (lease_decode(&lk, &lv, &l) < 0)
+		return 0;
+	ls->alive = snap_lease_alive(&l, ls->now);
+	snap_lease_clear(&l);
+	return ls->alive ? 1 : 0;
+}
+
+bool
+snap_obj_leased_txn(struct snap_txn *t, const char *obj, uint64_t now_ns)
+{
+	size_t len = strlen(obj);
+	/* The scan prefix is "TYPE:NAME\0", NUL included. */
+	struct leased_scan ls = {.t = t, .plen = len + 1, .now = now_ns};
+	int r = snap_txn_scan(t, SNAP_DB_LEASE_OBJS, obj, len + 1, leased_visit, &ls);
+	return r < 0 || ls.alive; /* when in doubt, keep */
 }

@@ -32,6 +32,8 @@ static const char *const db_names[_SNAP_DB_MAX] = {
 	[SNAP_DB_CACHE] = "cache",
 	[SNAP_DB_REFS] = "refs",
 	[SNAP_DB_PINS] = "pins",
+	[SNAP_DB_REFS_REV] = "refs_rev",
+	[SNAP_DB_LEASE_OBJS] = "lease_objs",
 };
 
 struct snap_meta {

@@ -15,6 +15,8 @@
  *                      what they count, so usage questions are O(1)
  *   blobs              digest -> blob record (see content.c)
  *   refs               "TYPE:NAME" || 0 || "TYPE:NAME" -> ""   (edges for the collector)
+ *   refs_rev           the same edges, to || 0 || from: who points at an object
+ *   lease_objs         "TYPE:NAME" || 0 || lease id -> "": which leases hold an object
  *   pins               "TYPE:NAME" -> ""                       (never pruned)
  *   images, cache:     filled by images and the builder cache.
  *
@@ -57,6 +59,8 @@ enum snap_db {
 	SNAP_DB_CACHE,
 	SNAP_DB_REFS,
 	SNAP_DB_PINS,
+	SNAP_DB_REFS_REV,
+	SNAP_DB_LEASE_OBJS,
 	_SNAP_DB_MAX,
 };
 

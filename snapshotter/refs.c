@@ -78,31 +78,46 @@ ref_key(struct sc_buf *b, const char *from, const char *to)
 	return r < 0 || !to ? r : sc_buf_put(b, to, tlen);
 }
 
-int
-snap_ref_add_txn(struct snap_txn *t, const char *from, const char *to)
+/* Writes or deletes the edge and its reverse entry together. */
+static int
+ref_change_txn(struct snap_txn *t, const char *from, const char *to, bool add)
 {
-	struct sc_buf k = {0};
+	struct sc_buf k = {0}, rk = {0};
 	int r = ref_key(&k, from, to);
+	if (r >= 0)
+		r = ref_key(&rk, to, from);
 	if (r == -ENAMETOOLONG)
 		r = sc_err_set(t->err, r, "edge '%.60s' -> '%.60s' is too long to record", from,
 			       to);
-	if (r >= 0)
-		r = snap_txn_put(t, SNAP_DB_REFS, k.data, k.len, "", 0, 0);
-	else
+	if (r < 0) {
 		snap_txn_fail(t, r);
+	} else if (add) {
+		r = snap_txn_put(t, SNAP_DB_REFS, k.data, k.len, "", 0, 0);
+		if (r >= 0)
+			r = snap_txn_put(t, SNAP_DB_REFS_REV, rk.data, rk.len, "", 0, 0);
+	} else {
+		r = snap_txn_del(t, SNAP_DB_REFS, k.data, k.len);
+		if (r >= 0) {
+			r = snap_txn_del(t, SNAP_DB_REFS_REV, rk.data, rk.len);
+			if (r == -ENOENT)
+				r = 0; /* tolerate an index written before the reverse table */
+		}
+	}
 	sc_buf_free(&k);
+	sc_buf_free(&rk);
 	return r;
+}
+
+int
+snap_ref_add_txn(struct snap_txn *t, const char *from, const char *to)
+{
+	return ref_change_txn(t, from, to, true);
 }
 
 int
 snap_ref_del_txn(struct snap_txn *t, const char *from, const char *to)
 {
-	struct sc_buf k = {0};
-	int r = ref_key(&k, from, to);
-	if (r >= 0)
-		r = snap_txn_del(t, SNAP_DB_REFS, k.data, k.len);
-	sc_buf_free(&k);
-	return r;
+	return ref_change_txn(t, from, to, false);
 }
 
 struct ref_visit {
@@ -135,14 +150,14 @@ ref_visit(const MDB_val *k, const MDB_val *v, void *arg)
 	return 0;
 }
 
-int
-snap_ref_targets_txn(struct snap_txn *t, const char *from, char ***ret, size_t *ret_n)
+static int
+ref_scan_txn(struct snap_txn *t, enum snap_db db, const char *obj, char ***ret, size_t *ret_n)
 {
 	struct sc_buf prefix = {0};
-	int r = ref_key(&prefix, from, NULL);
+	int r = ref_key(&prefix, obj, NULL);
 	struct ref_visit rv = {.plen = prefix.len};
 	if (r >= 0)
-		r = snap_txn_scan(t, SNAP_DB_REFS, prefix.data, prefix.len, ref_visit, &rv);
+		r = snap_txn_scan(t, db, prefix.data, prefix.len, ref_visit, &rv);
 	sc_buf_free(&prefix);
 	if (r < 0) {
 		for (size_t i = 0; i < rv.n; i++)
@@ -153,6 +168,18 @@ snap_ref_targets_txn(struct snap_txn *t, const char *from, char ***ret, size_t *
 	*ret = rv.names;
 	*ret_n = rv.n;
 	return 0;
+}
+
+int
+snap_ref_targets_txn(struct snap_txn *t, const char *from, char ***ret, size_t *ret_n)
+{
+	return ref_scan_txn(t, SNAP_DB_REFS, from, ret, ret_n);
+}
+
+int
+snap_ref_sources_txn(struct snap_txn *t, const char *to, char ***ret, size_t *ret_n)
+{
+	return ref_scan_txn(t, SNAP_DB_REFS_REV, to, ret, ret_n);
 }
 
 int
@@ -277,4 +304,12 @@ snap_is_pinned(struct snap_store *s, const char *obj)
 	bool pinned = snap_is_pinned_txn(&t, obj);
 	snap_txn_end(&t);
 	return pinned;
+}
+
+void
+snap_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }

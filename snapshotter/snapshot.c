@@ -993,6 +993,7 @@ snap_store_counts(struct snap_store *s, struct snap_store_counts *ret, struct sc
 	ret->leases = snap_txn_counter_get(&t, "leases");
 	ret->blobs = snap_txn_counter_get(&t, "blobs.count");
 	ret->blobs_bytes = snap_txn_counter_get(&t, "blobs.bytes");
+	ret->blobs_disk = snap_txn_counter_get(&t, "blobs.disk");
 	snap_txn_end(&t);
 	return 0;
 }

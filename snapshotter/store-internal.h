@@ -80,7 +80,13 @@ int snap_ref_del_txn(struct snap_txn *t, const char *from, const char *to);
 int snap_ref_del_from_txn(struct snap_txn *t, const char *from);
 /* The objects from points to: an array of strings the caller frees (each and the array). */
 int snap_ref_targets_txn(struct snap_txn *t, const char *from, char ***ret, size_t *ret_n);
+/* The objects that point to to (the reverse of snap_ref_targets_txn). */
+int snap_ref_sources_txn(struct snap_txn *t, const char *to, char ***ret, size_t *ret_n);
 bool snap_is_pinned_txn(struct snap_txn *t, const char *obj);
+/* True if a lease that is alive at now_ns holds obj ("TYPE:NAME"). */
+bool snap_obj_leased_txn(struct snap_txn *t, const char *obj, uint64_t now_ns);
+/* Frees an array of strings and the array. */
+void snap_strv_free(char **v, size_t n);
 
 /* Restores invariants 2 and 3 of store.h; called by open. */
 int snap_store_cleanup(struct snap_store *s, struct sc_err *err);

@@ -267,6 +267,10 @@ copy_data_sync(struct copy_ctx *ctx, int src_fd, int dst_fd, const struct stat *
 	off_t off = 0;
 	int r;
 
+	/* Doubles the readahead window: a cold 1 GiB file reads faster. */
+	if ((uint64_t)st->st_size >= COPY_URING_MAX_FILE)
+		(void)posix_fadvise(src_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
 	if (!copy_is_sparse(st)) {
 		r = copy_segment(ctx, src_fd, dst_fd, &off, -1, src, rel, &method);
 		if (r < 0)

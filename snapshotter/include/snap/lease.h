@@ -15,7 +15,7 @@
 
 struct snap_store;
 
-#define SNAP_LEASE_ID_MAX 128
+#define SNAP_LEASE_ID_MAX 100 /* with an object name it must fit one LMDB key */
 
 struct snap_lease_ref {
 	char *type; /* "snapshot", "blob", "image" */

@@ -194,6 +194,6 @@ struct snap_store_counts {
 	uint64_t snapshots[_SNAP_KIND_MAX];
 	uint64_t committed_bytes, committed_inodes;
 	uint64_t leases;
-	uint64_t blobs, blobs_bytes;
+	uint64_t blobs, blobs_bytes, blobs_disk; /* bytes: logical; disk: allocated */
 };
 int snap_store_counts(struct snap_store *s, struct snap_store_counts *ret, struct sc_err *err);
