@@ -26,6 +26,7 @@
 #define BLOB_RECORD_V1	    1
 #define COUNTER_BLOBS	    "blobs.count"
 #define COUNTER_BLOBS_BYTES "blobs.bytes"
+#define COUNTER_BLOBS_DISK  "blobs.disk"
 #define CONTENT_READ_CHUNK  (1u << 20)
 
 struct snap_content_writer {

@@ -36,10 +36,21 @@ struct bld_str {
 };
 void bld_str_putn(struct bld_str *b, const char *s, size_t n);
 void bld_str_puts(struct bld_str *b, const char *s);
-void bld_str_putc(struct bld_str *b, char c);
 void bld_str_put_rune(struct bld_str *b, uint32_t r);
 void bld_str_reset(struct bld_str *b);
 void bld_str_done(struct bld_str *b);
+
+/* Inline: most text is appended a character at a time. */
+static inline void
+bld_str_putc(struct bld_str *b, char c)
+{
+	if (b->oom || b->len + 2 > b->cap) {
+		bld_str_putn(b, &c, 1);
+		return;
+	}
+	b->s[b->len++] = c;
+	b->s[b->len] = '\0';
+}
 
 /* A growable array of strings, heap backed; strings are not owned. */
 struct bld_strv {

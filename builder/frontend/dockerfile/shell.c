@@ -686,6 +686,30 @@ process_double_quote(struct lexer *lx, struct bld_str *out)
 	}
 }
 
+/*
+ * Byte length of the run of plain runes at the cursor (at least one): runes
+ * that are copied as they are because they start no quote, expansion,
+ * escape or stop. Copying a run at once instead of rune by rune changes
+ * nothing but speed, so the run ends early where the result would first go
+ * over room bytes, for the caller to fail at the same rune as always.
+ */
+static size_t
+plain_run(const struct lexer *lx, int stop, size_t room)
+{
+	size_t end = lx->pos;
+	do {
+		end += rune_width_at(lx, end);
+		if (end - lx->pos > room)
+			break;
+		if (end >= lx->len)
+			break;
+		char c = lx->in[end];
+		if (c == '$' || c == '\'' || c == '"' || c == lx->esc || (stop >= 0 && c == stop))
+			break;
+	} while (true);
+	return end - lx->pos;
+}
+
 static int
 process_stop_on(struct lexer *lx, int stop, bool raw_escapes, struct bld_str *out, struct words *w)
 {
@@ -719,25 +743,25 @@ process_stop_on(struct lexer *lx, int stop, bool raw_escapes, struct bld_str *ou
 			} else if (c != '$') {
 				words_add_raw(w, "", 0);
 			}
-		} else {
-			size_t cw = rune_width_at(lx, lx->pos);
+		} else if (c == lx->esc) {
 			const char *chp = lx->in + lx->pos;
-			lx->pos += cw;
-			if (c == lx->esc) {
-				if (lx->raw_escapes) {
-					words_add_raw(w, chp, 1);
-					bld_str_putc(out, c);
-				}
-				if (lx->pos >= lx->len)
-					break;
-				cw = rune_width_at(lx, lx->pos);
-				chp = lx->in + lx->pos;
-				lx->pos += cw;
-				words_add_raw(w, chp, cw);
-			} else {
-				words_add_string(w, chp, cw);
+			lx->pos += rune_width_at(lx, lx->pos);
+			if (lx->raw_escapes) {
+				words_add_raw(w, chp, 1);
+				bld_str_putc(out, c);
 			}
+			if (lx->pos >= lx->len)
+				break;
+			size_t cw = rune_width_at(lx, lx->pos);
+			chp = lx->in + lx->pos;
+			lx->pos += cw;
+			words_add_raw(w, chp, cw);
 			bld_str_putn(out, chp, cw);
+		} else {
+			size_t n = plain_run(lx, stop, BLD_SHELL_MAX_RESULT - out->len);
+			words_add_string(w, lx->in + lx->pos, n);
+			bld_str_putn(out, lx->in + lx->pos, n);
+			lx->pos += n;
 		}
 		if (out->len > BLD_SHELL_MAX_RESULT) {
 			r = sc_err_set(lx->err, -E2BIG, "expansion longer than %u bytes",
@@ -756,9 +780,10 @@ out:
 	return r;
 }
 
-int
-bld_shell_process(const struct bld_shell *sh, const char *in, struct bld_shell_result *ret,
-		  struct sc_err *err)
+/* The word list is built only when want_words: splitting costs more than expanding. */
+static int
+shell_run(const struct bld_shell *sh, const char *in, bool want_words,
+	  struct bld_shell_result *ret, struct sc_err *err)
 {
 	struct sc_err local = SC_ERR_INIT;
 	struct lexer lx = {
@@ -771,7 +796,7 @@ bld_shell_process(const struct bld_shell *sh, const char *in, struct bld_shell_r
 	};
 	struct bld_str out = {0};
 	struct words w = {0};
-	int r = process_stop_on(&lx, -1, sh->raw_escapes, &out, &w);
+	int r = process_stop_on(&lx, -1, sh->raw_escapes, &out, want_words ? &w : NULL);
 	if (r >= 0 && w.word.len > 0)
 		words_push(&w);
 	if (r >= 0 && (out.oom || w.list.oom || w.word.oom))
@@ -795,10 +820,17 @@ bld_shell_process(const struct bld_shell *sh, const char *in, struct bld_shell_r
 }
 
 int
+bld_shell_process(const struct bld_shell *sh, const char *in, struct bld_shell_result *ret,
+		  struct sc_err *err)
+{
+	return shell_run(sh, in, true, ret, err);
+}
+
+int
 bld_shell_word(const struct bld_shell *sh, const char *in, char **ret, struct sc_err *err)
 {
 	struct bld_shell_result res = {0};
-	int r = bld_shell_process(sh, in, &res, err);
+	int r = shell_run(sh, in, false, &res, err);
 	if (r < 0)
 		return r;
 	*ret = res.word;

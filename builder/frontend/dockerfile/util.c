@@ -44,8 +44,9 @@ bld_arena_free(struct bld_arena *a)
 	return NULL;
 }
 
-void *
-bld_arena_alloc(struct bld_arena *a, size_t size)
+/* Uninitialised memory: for strings, which are written in full right away. */
+static void *
+arena_alloc_raw(struct bld_arena *a, size_t size)
 {
 	const size_t align = _Alignof(max_align_t);
 	size = (size + align - 1) & ~(align - 1);
@@ -70,14 +71,22 @@ bld_arena_alloc(struct bld_arena *a, size_t size)
 	}
 	void *p = c->data + c->used;
 	c->used += size;
-	memset(p, 0, size);
+	return p;
+}
+
+void *
+bld_arena_alloc(struct bld_arena *a, size_t size)
+{
+	void *p = arena_alloc_raw(a, size);
+	if (p)
+		memset(p, 0, size);
 	return p;
 }
 
 char *
 bld_arena_strndup(struct bld_arena *a, const char *s, size_t len)
 {
-	char *p = bld_arena_alloc(a, len + 1);
+	char *p = arena_alloc_raw(a, len + 1);
 	if (!p)
 		return NULL;
 	memcpy(p, s, len);
@@ -94,13 +103,17 @@ bld_arena_strdup(struct bld_arena *a, const char *s)
 char *
 bld_arena_printf(struct bld_arena *a, const char *fmt, ...)
 {
+	/* Most results are short: format once into a stack buffer, again only when it is not. */
+	char buf[256];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return NULL;
-	char *p = bld_arena_alloc(a, (size_t)n + 1);
+	if ((size_t)n < sizeof(buf))
+		return bld_arena_strndup(a, buf, (size_t)n);
+	char *p = arena_alloc_raw(a, (size_t)n + 1);
 	if (!p)
 		return NULL;
 	va_start(ap, fmt);
@@ -135,12 +148,6 @@ void
 bld_str_puts(struct bld_str *b, const char *s)
 {
 	bld_str_putn(b, s, strlen(s));
-}
-
-void
-bld_str_putc(struct bld_str *b, char c)
-{
-	bld_str_putn(b, &c, 1);
 }
 
 void
@@ -361,6 +368,15 @@ bld_rune_is_print(uint32_t r)
 size_t
 bld_trim_right_len(const char *s, size_t len)
 {
+	/*
+	 * An ASCII byte is never part of a multi-byte sequence, so trailing ASCII
+	 * is judged from the end without decoding the rest of the string.
+	 */
+	while (len > 0 && (unsigned char)s[len - 1] < 0x80) {
+		if (!bld_is_ascii_space(s[len - 1]))
+			return len;
+		len--;
+	}
 	/* Walk forward so multi-byte spaces are recognised, remembering the last non-space end. */
 	size_t end = 0, i = 0;
 	while (i < len) {
