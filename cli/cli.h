@@ -25,6 +25,7 @@ struct cli_ctx {
 	const char *root;   /* --root, or NULL for the default */
 	const char *driver; /* --driver, or NULL for automatic */
 	bool debug;
+	unsigned store_flags;     /* SNAP_STORE_* for cli_store() */
 	struct snap_store *store; /* opened on first use by cli_store() */
 };
 
@@ -63,3 +64,15 @@ int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_dockerfile(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_image(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_content(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_prune(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_gc(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_pin(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv);
+
+/*
+ * After a command added data: runs the automatic collection if a configured
+ * threshold is crossed. Failures are reported as a notice, never fail the
+ * command that already succeeded.
+ */
+void cli_auto_gc(struct cli_ctx *ctx);

@@ -507,9 +507,11 @@ cli_cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv)
 		r = cmd_prepare(s, &a, SNAP_KIND_ACTIVE);
 	else if (strcmp(verb, "view") == 0)
 		r = cmd_prepare(s, &a, SNAP_KIND_VIEW);
-	else if (strcmp(verb, "commit") == 0)
+	else if (strcmp(verb, "commit") == 0) {
 		r = cmd_commit(s, &a);
-	else if (strcmp(verb, "rm") == 0 || strcmp(verb, "remove") == 0)
+		if (r == CLI_EXIT_OK)
+			cli_auto_gc(ctx); /* a commit adds data: collect if over a threshold */
+	} else if (strcmp(verb, "rm") == 0 || strcmp(verb, "remove") == 0)
 		r = cmd_rm(s, &a);
 	else if (strcmp(verb, "ls") == 0 || strcmp(verb, "list") == 0)
 		r = cmd_ls(s, &a);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gc.h"
 #include "store.h"
 
 static void __attribute__((format(printf, 2, 0)))
@@ -66,7 +67,8 @@ cli_store(struct cli_ctx *ctx)
 	if (ctx->store)
 		return ctx->store;
 	struct sc_err err = SC_ERR_INIT;
-	struct snap_store_opts opts = {.root = ctx->root, .driver = ctx->driver};
+	struct snap_store_opts opts = {
+		.root = ctx->root, .driver = ctx->driver, .flags = ctx->store_flags};
 	if (snap_store_open(&opts, &ctx->store, &err) < 0) {
 		cli_fail(&err, NULL);
 		return NULL;
@@ -74,7 +76,19 @@ cli_store(struct cli_ctx *ctx)
 	const char *notice = snap_store_notice(ctx->store);
 	if (notice)
 		cli_notice("%s", notice);
+	/* Before large writes, make room if the file system is under min-free. */
+	gc_auto_install(ctx->store);
 	return ctx->store;
+}
+
+void
+cli_auto_gc(struct cli_ctx *ctx)
+{
+	if (!ctx->store)
+		return;
+	struct sc_err err = SC_ERR_INIT;
+	if (gc_auto(ctx->store, &err) < 0)
+		cli_notice("automatic gc failed: %s", sc_err_msg(&err));
 }
 
 void

@@ -19,6 +19,12 @@ static const struct {
 	{"lease", cli_cmd_lease, "hold objects against garbage collection"},
 	{"image", cli_cmd_image, "import, export, list and remove images"},
 	{"content", cli_cmd_content, "blobs in the content store"},
+	{"df", cli_cmd_df, "disk used by the store, per type"},
+	{"prune", cli_cmd_prune, "remove unreferenced records by policy (for cron)"},
+	{"gc", cli_cmd_gc, "remove what nothing reaches; run the configured policies"},
+	{"pin", cli_cmd_pin, "keep a snapshot, image or blob from ever being pruned"},
+	{"unpin", cli_cmd_pin, "undo pin"},
+	{"check", cli_cmd_check, "find (and --repair) inconsistencies"},
 	{"dockerfile", cli_cmd_dockerfile, "parse and inspect Dockerfiles"},
 	{"version", cli_cmd_version, "print the version"},
 };

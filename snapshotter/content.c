@@ -20,6 +20,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "refs.h"
 #include "store-internal.h"
 #include "util.h"
 
@@ -71,8 +72,8 @@ blob_encode(const struct snap_blob_info *info, struct sc_buf *b)
 	return r < 0 ? -ENOMEM : 0;
 }
 
-static int
-blob_decode(const MDB_val *k, const MDB_val *v, struct snap_blob_info *ret)
+int
+snap_blob_decode(const MDB_val *k, const MDB_val *v, struct snap_blob_info *ret)
 {
 	struct snap_rec_reader rd = {.p = v->mv_data, .left = v->mv_size};
 	struct snap_blob_info info = {0};
@@ -104,15 +105,15 @@ blob_decode(const MDB_val *k, const MDB_val *v, struct snap_blob_info *ret)
 	return 0;
 }
 
-static int
-blob_get(struct snap_txn *t, const char *digest, struct snap_blob_info *ret)
+int
+snap_blob_get_txn(struct snap_txn *t, const char *digest, struct snap_blob_info *ret)
 {
 	MDB_val v;
 	int r = snap_txn_get(t, SNAP_DB_BLOBS, digest, strlen(digest), &v);
 	if (r < 0)
 		return r;
 	MDB_val k = {.mv_size = strlen(digest), .mv_data = (void *)digest};
-	r = blob_decode(&k, &v, ret);
+	r = snap_blob_decode(&k, &v, ret);
 	if (r < 0) {
 		sc_err_set(t->err, r, "blob '%s': record is damaged; run 'snapctl check'", digest);
 		return snap_txn_fail(t, r);
@@ -134,8 +135,8 @@ blob_put(struct snap_txn *t, const struct snap_blob_info *info)
 	return r;
 }
 
-static void
-blob_rel(char *buf, size_t len, const char *digest)
+void
+snap_blob_rel(char *buf, size_t len, const char *digest)
 {
 	snprintf(buf, len, "blobs/sha256/%s", digest + 7);
 }
@@ -252,7 +253,7 @@ commit_write(struct snap_txn *t, void *arg)
 {
 	struct commit_op *op = arg;
 	struct snap_blob_info old = {0};
-	int r = blob_get(t, op->info.digest, &old);
+	int r = snap_blob_get_txn(t, op->info.digest, &old);
 	if (r == 0) {
 		/* Content-addressed: the same bytes are already here. Note the use. */
 		old.last_used = op->info.last_used;
@@ -315,7 +316,7 @@ snap_content_commit(struct snap_content_writer *w, const char *media_type,
 	op.info.disk = fstat(w->fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : w->written;
 	op.info.media_type = (char *)(media_type ? media_type : "");
 	op.info.created = op.info.last_used = sc_now_ns();
-	blob_rel(op.final_rel, sizeof(op.final_rel), op.info.digest);
+	snap_blob_rel(op.final_rel, sizeof(op.final_rel), op.info.digest);
 	r = snap_meta_write(w->store->meta, commit_write, &op, err);
 	if (ret_digest && r >= 0)
 		memcpy(ret_digest, op.info.digest, SC_DIGEST_STR_LEN + 1);
@@ -355,7 +356,7 @@ snap_content_stat(struct snap_store *s, const char *digest, struct snap_blob_inf
 	r = snap_txn_begin_read(s->meta, &t, err);
 	if (r < 0)
 		return r;
-	r = blob_get(&t, digest, ret);
+	r = snap_blob_get_txn(&t, digest, ret);
 	snap_txn_end(&t);
 	if (r == -ENOENT)
 		return sc_err_set(err, r, "blob %s is not in the store", digest);
@@ -371,7 +372,7 @@ snap_content_open(struct snap_store *s, const char *digest, int *ret_fd, uint64_
 	if (r < 0)
 		return r;
 	char rel[PATH_MAX];
-	blob_rel(rel, sizeof(rel), digest);
+	snap_blob_rel(rel, sizeof(rel), digest);
 	int fd = openat(s->root_fd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
@@ -472,23 +473,34 @@ struct remove_op {
 	const char *digest;
 };
 
-static int
-remove_write(struct snap_txn *t, void *arg)
+int
+snap_blob_delete_txn(struct snap_txn *t, const struct snap_blob_info *info)
 {
-	struct remove_op *op = arg;
-	struct snap_blob_info info = {0};
-	int r = blob_get(t, op->digest, &info);
-	if (r == -ENOENT)
-		return sc_err_set(t->err, r, "blob %s is not in the store", op->digest);
-	if (r < 0)
-		return r;
-	r = snap_txn_del(t, SNAP_DB_BLOBS, op->digest, strlen(op->digest));
+	int r = snap_txn_del(t, SNAP_DB_BLOBS, info->digest, strlen(info->digest));
 	if (r >= 0)
 		r = snap_txn_counter_add(t, COUNTER_BLOBS, -1);
 	if (r >= 0)
-		r = snap_txn_counter_add(t, COUNTER_BLOBS_BYTES, -(int64_t)info.size);
+		r = snap_txn_counter_add(t, COUNTER_BLOBS_BYTES, -(int64_t)info->size);
 	if (r >= 0)
-		r = snap_txn_counter_add(t, COUNTER_BLOBS_DISK, -(int64_t)info.disk);
+		r = snap_txn_counter_add(t, COUNTER_BLOBS_DISK, -(int64_t)info->disk);
+	if (r >= 0) {
+		char obj[SNAP_OBJ_NAME_MAX + 1];
+		snprintf(obj, sizeof(obj), "blob:%s", info->digest);
+		r = snap_ref_del_from_txn(t, obj);
+	}
+	return r < 0 ? snap_txn_fail(t, r) : r;
+}
+
+static int
+remove_write(struct snap_txn *t, void *arg)
+{
+	const char *digest = arg;
+	struct snap_blob_info info = {0};
+	int r = snap_blob_get_txn(t, digest, &info);
+	if (r == -ENOENT)
+		return sc_err_set(t->err, r, "blob %s is not in the store", digest);
+	if (r >= 0)
+		r = snap_blob_delete_txn(t, &info);
 	snap_blob_info_clear(&info);
 	return r;
 }
@@ -499,15 +511,14 @@ snap_content_remove(struct snap_store *s, const char *digest, struct sc_err *err
 	int r = digest_check(digest, err);
 	if (r < 0)
 		return r;
-	struct remove_op op = {.digest = digest};
-	r = snap_meta_write(s->meta, remove_write, &op, err);
+	r = snap_meta_write(s->meta, remove_write, (void *)digest, err);
 	if (r < 0)
 		return r;
 	r = snap_meta_sync(s->meta);
 	if (r < 0)
 		return sc_err_setsys(err, r, "cannot sync metadata");
 	char rel[PATH_MAX];
-	blob_rel(rel, sizeof(rel), digest);
+	snap_blob_rel(rel, sizeof(rel), digest);
 	snap_store_trash(s, rel);
 	snap_store_empty_trash(s);
 	return 0;
@@ -530,7 +541,7 @@ walk_visit(const MDB_val *k, const MDB_val *v, void *arg)
 		c->v = p;
 		c->cap = cap;
 	}
-	int r = blob_decode(k, v, &c->v[c->n]);
+	int r = snap_blob_decode(k, v, &c->v[c->n]);
 	if (r < 0)
 		return r;
 	c->n++;

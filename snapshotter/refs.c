@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "store-internal.h"
 #include "util.h"
 
@@ -312,4 +313,45 @@ snap_strv_free(char **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+int
+snap_obj_resolve(struct snap_store *s, const char *name, char *ret, struct sc_err *err)
+{
+	if (!name || !*name)
+		return sc_err_set(err, -EINVAL, "name is empty");
+	struct snap_txn t;
+	int r = snap_txn_begin_read(s->meta, &t, err);
+	if (r < 0)
+		return r;
+	static const struct {
+		enum snap_obj_type type;
+		enum snap_db db;
+	} lookups[] = {
+		{SNAP_OBJ_BLOB, SNAP_DB_BLOBS},
+		{SNAP_OBJ_SNAPSHOT, SNAP_DB_SNAPSHOTS},
+		{SNAP_OBJ_IMAGE, SNAP_DB_IMAGES},
+	};
+	r = -ENOENT;
+	/* TYPE:NAME given explicitly */
+	const char *colon = strchr(name, ':');
+	for (size_t i = 0; colon && r == -ENOENT && i < ARRAY_SIZE(lookups); i++) {
+		const char *tname = snap_obj_type_to_string(lookups[i].type);
+		size_t tlen = strlen(tname);
+		MDB_val v;
+		if ((size_t)(colon - name) == tlen && strncmp(name, tname, tlen) == 0 &&
+		    snap_txn_get(&t, lookups[i].db, colon + 1, strlen(colon + 1), &v) == 0)
+			r = snap_obj_name(ret, lookups[i].type, colon + 1);
+	}
+	for (size_t i = 0; r == -ENOENT && i < ARRAY_SIZE(lookups); i++) {
+		MDB_val v;
+		if (snap_txn_get(&t, lookups[i].db, name, strlen(name), &v) == 0)
+			r = snap_obj_name(ret, lookups[i].type, name);
+	}
+	snap_txn_end(&t);
+	if (r == -ENOENT)
+		return sc_err_set(err, r, "no snapshot, image or blob is named '%s'", name);
+	if (r < 0)
+		return sc_err_set(err, r, "name '%.60s' is too long", name);
+	return 0;
 }

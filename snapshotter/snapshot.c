@@ -143,8 +143,8 @@ rec_encode(const struct snap_info *info, struct sc_buf *b)
 	return r < 0 ? -ENOMEM : 0;
 }
 
-static int
-rec_decode(const void *key, size_t klen, const MDB_val *v, struct snap_info *ret)
+int
+snap_snapshot_decode(const void *key, size_t klen, const MDB_val *v, struct snap_info *ret)
 {
 	struct snap_rec_reader rd = {.p = v->mv_data, .left = v->mv_size};
 	struct snap_info info = {0};
@@ -185,14 +185,14 @@ rec_decode(const void *key, size_t klen, const MDB_val *v, struct snap_info *ret
 	return 0;
 }
 
-static int
-rec_get(struct snap_txn *t, const char *key, struct snap_info *ret)
+int
+snap_snapshot_get_txn(struct snap_txn *t, const char *key, struct snap_info *ret)
 {
 	MDB_val v;
 	int r = snap_txn_get(t, SNAP_DB_SNAPSHOTS, key, strlen(key), &v);
 	if (r < 0)
 		return r;
-	r = rec_decode(key, strlen(key), &v, ret);
+	r = snap_snapshot_decode(key, strlen(key), &v, ret);
 	if (r < 0) {
 		sc_err_set(t->err, r, "snapshot '%s': record is damaged; run 'snapctl check'", key);
 		return snap_txn_fail(t, r);
@@ -221,8 +221,8 @@ child_key(uint8_t k[16], uint64_t parent_id, uint64_t child_id)
 	sc_put_be64(k + 8, child_id);
 }
 
-static void
-snapshot_rel(char *buf, size_t len, uint64_t id)
+void
+snap_snapshot_rel(char *buf, size_t len, uint64_t id)
 {
 	snprintf(buf, len, "snapshots/%" PRIu64, id);
 }
@@ -258,7 +258,7 @@ chain_load(struct snap_store *s, struct snap_txn *t, const char *parent, struct 
 		return -ENOMEM;
 	while (next) {
 		struct snap_info info;
-		int r = rec_get(t, next, &info);
+		int r = snap_snapshot_get_txn(t, next, &info);
 		if (r < 0) {
 			if (r == -ENOENT)
 				sc_err_set(t->err, r, "parent snapshot '%s' does not exist", next);
@@ -310,7 +310,7 @@ prepare_check(struct snap_txn *t, const char *key, const char *parent, struct sn
 		return r;
 	if (!parent)
 		return 0;
-	r = rec_get(t, parent, ret_parent);
+	r = snap_snapshot_get_txn(t, parent, ret_parent);
 	if (r == -ENOENT)
 		return sc_err_set(t->err, r, "parent snapshot '%s' does not exist", parent);
 	if (r < 0)
@@ -405,7 +405,7 @@ prepare_write(struct snap_txn *t, void *arg)
 		return r;
 
 	/* Last act: the complete folder appears under its id (invariant 1). */
-	snapshot_rel(op->final_rel, sizeof(op->final_rel), info.id);
+	snap_snapshot_rel(op->final_rel, sizeof(op->final_rel), info.id);
 	if (renameat(op->s->root_fd, op->tmp_rel, op->s->root_fd, op->final_rel) < 0) {
 		if (errno != ENOTEMPTY && errno != EEXIST)
 			return snap_txn_fail(t, sc_err_setsys(t->err, -errno,
@@ -548,7 +548,7 @@ labels_merge(struct snap_info *info, const struct snap_label *labels, size_t n)
 static int
 commit_check(struct snap_txn *t, const char *name, const char *key, struct snap_info *ret)
 {
-	int r = rec_get(t, key, ret);
+	int r = snap_snapshot_get_txn(t, key, ret);
 	if (r == -ENOENT)
 		return sc_err_set(t->err, r, "snapshot '%s' does not exist", key);
 	if (r < 0)
@@ -669,6 +669,43 @@ snap_snapshot_commit(struct snap_store *s, const char *name, const char *key,
 	return 0;
 }
 
+int
+snap_snapshot_has_children_txn(struct snap_txn *t, uint64_t id)
+{
+	uint8_t prefix[8];
+	sc_put_be64(prefix, id);
+	return snap_txn_has_prefix(t, SNAP_DB_SNAPSHOT_CHILDREN, prefix, 8);
+}
+
+int
+snap_snapshot_delete_txn(struct snap_txn *t, const struct snap_info *info)
+{
+	uint8_t idk[8];
+	sc_put_be64(idk, info->id);
+	int r = snap_txn_del(t, SNAP_DB_SNAPSHOTS, info->key, strlen(info->key));
+	if (r >= 0)
+		r = snap_txn_del(t, SNAP_DB_SNAPSHOT_IDS, idk, 8);
+	if (r >= 0 && info->parent) {
+		struct snap_info parent = {0};
+		r = snap_snapshot_get_txn(t, info->parent, &parent);
+		if (r >= 0) {
+			uint8_t ck[16];
+			child_key(ck, parent.id, info->id);
+			r = snap_txn_del(t, SNAP_DB_SNAPSHOT_CHILDREN, ck, 16);
+			snap_info_clear(&parent);
+		}
+	}
+	if (r >= 0)
+		r = snap_txn_counter_add(t, kind_counters[info->kind], -1);
+	if (r >= 0 && info->kind == SNAP_KIND_COMMITTED) {
+		r = snap_txn_counter_add(t, COUNTER_COMMITTED_BYTES, -(int64_t)info->size);
+		if (r >= 0)
+			r = snap_txn_counter_add(t, COUNTER_COMMITTED_INODES,
+						 -(int64_t)info->inodes);
+	}
+	return r < 0 ? snap_txn_fail(t, r) : r;
+}
+
 struct remove_op {
 	const char *key;
 	uint64_t id;
@@ -679,41 +716,19 @@ remove_write(struct snap_txn *t, void *arg)
 {
 	struct remove_op *op = arg;
 	struct snap_info info = {0};
-	int r = rec_get(t, op->key, &info);
+	int r = snap_snapshot_get_txn(t, op->key, &info);
 	if (r == -ENOENT)
 		return sc_err_set(t->err, r, "snapshot does not exist");
 	if (r < 0)
 		return r;
-	uint8_t prefix[8];
-	sc_put_be64(prefix, info.id);
-	r = snap_txn_has_prefix(t, SNAP_DB_SNAPSHOT_CHILDREN, prefix, 8);
+	r = snap_snapshot_has_children_txn(t, info.id);
 	if (r > 0)
 		r = sc_err_set(t->err, -EBUSY,
 			       "snapshot has children; remove them first (snapctl snapshot ls "
 			       "--parent '%s')",
 			       op->key);
 	if (r >= 0)
-		r = snap_txn_del(t, SNAP_DB_SNAPSHOTS, op->key, strlen(op->key));
-	if (r >= 0)
-		r = snap_txn_del(t, SNAP_DB_SNAPSHOT_IDS, prefix, 8);
-	if (r >= 0 && info.parent) {
-		struct snap_info parent = {0};
-		r = rec_get(t, info.parent, &parent);
-		if (r >= 0) {
-			uint8_t ck[16];
-			child_key(ck, parent.id, info.id);
-			r = snap_txn_del(t, SNAP_DB_SNAPSHOT_CHILDREN, ck, 16);
-			snap_info_clear(&parent);
-		}
-	}
-	if (r >= 0)
-		r = snap_txn_counter_add(t, kind_counters[info.kind], -1);
-	if (r >= 0 && info.kind == SNAP_KIND_COMMITTED) {
-		r = snap_txn_counter_add(t, COUNTER_COMMITTED_BYTES, -(int64_t)info.size);
-		if (r >= 0)
-			r = snap_txn_counter_add(t, COUNTER_COMMITTED_INODES,
-						 -(int64_t)info.inodes);
-	}
+		r = snap_snapshot_delete_txn(t, &info);
 	op->id = info.id;
 	snap_info_clear(&info);
 	return r;
@@ -737,7 +752,7 @@ snap_snapshot_remove(struct snap_store *s, const char *key, struct sc_err *err)
 	if (r < 0)
 		return sc_err_setsys(err, r, "remove '%s': cannot sync metadata", key);
 	char rel[64];
-	snapshot_rel(rel, sizeof(rel), op.id);
+	snap_snapshot_rel(rel, sizeof(rel), op.id);
 	r = snap_store_trash(s, rel);
 	if (r < 0)
 		sc_debug("cannot move %s to trash: %s (cleanup will retry)", rel, sc_strerror(r));
@@ -755,7 +770,7 @@ snap_snapshot_stat(struct snap_store *s, const char *key, struct snap_info *ret,
 	r = snap_txn_begin_read(s->meta, &t, err);
 	if (r < 0)
 		return r;
-	r = rec_get(&t, key, ret);
+	r = snap_snapshot_get_txn(&t, key, ret);
 	snap_txn_end(&t);
 	if (r == -ENOENT)
 		return sc_err_set(err, r, "snapshot '%s' does not exist", key);
@@ -774,7 +789,7 @@ label_write(struct snap_txn *t, void *arg)
 {
 	struct label_op *op = arg;
 	struct snap_info info = {0};
-	int r = rec_get(t, op->key, &info);
+	int r = snap_snapshot_get_txn(t, op->key, &info);
 	if (r == -ENOENT)
 		return sc_err_set(t->err, r, "snapshot '%s' does not exist", op->key);
 	if (r < 0)
@@ -850,7 +865,7 @@ walk_visit(const MDB_val *k, const MDB_val *v, void *arg)
 {
 	struct walk_collect *c = arg;
 	struct snap_info info;
-	int r = rec_decode(k->mv_data, k->mv_size, v, &info);
+	int r = snap_snapshot_decode(k->mv_data, k->mv_size, v, &info);
 	if (r < 0)
 		return r;
 	if (!filter_match(c->filter, &info)) {
@@ -930,7 +945,7 @@ touch_write(struct snap_txn *t, void *arg)
 {
 	struct touch_op *op = arg;
 	struct snap_info info = {0};
-	int r = rec_get(t, op->key, &info);
+	int r = snap_snapshot_get_txn(t, op->key, &info);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	info.last_used = sc_now_ns();
@@ -952,7 +967,7 @@ snap_snapshot_mounts(struct snap_store *s, const char *key, struct snap_mounts *
 		return r;
 	struct snap_info info = {0};
 	struct chain chain = {0};
-	r = rec_get(&t, key, &info);
+	r = snap_snapshot_get_txn(&t, key, &info);
 	if (r == -ENOENT)
 		sc_err_set(err, r, "snapshot '%s' does not exist", key);
 	if (r >= 0 && info.kind == SNAP_KIND_COMMITTED)

@@ -51,6 +51,9 @@ struct snap_store {
 	pid_t pid;
 	uint64_t starttime;
 	unsigned seq; /* numbers this process's tmp/ folders */
+	snap_space_hook_fn space_hook;
+	void *space_hook_arg;
+	bool in_space_hook;
 };
 
 /*
@@ -87,6 +90,25 @@ bool snap_is_pinned_txn(struct snap_txn *t, const char *obj);
 bool snap_obj_leased_txn(struct snap_txn *t, const char *obj, uint64_t now_ns);
 /* Frees an array of strings and the array. */
 void snap_strv_free(char **v, size_t n);
+
+/* Snapshot records inside a transaction (snapshot.c). */
+int snap_snapshot_decode(const void *key, size_t klen, const MDB_val *v, struct snap_info *ret);
+int snap_snapshot_get_txn(struct snap_txn *t, const char *key, struct snap_info *ret);
+/* > 0 if the snapshot with this id has children. */
+int snap_snapshot_has_children_txn(struct snap_txn *t, uint64_t id);
+/* Deletes a snapshot's records (not its folder) and updates the counters. */
+int snap_snapshot_delete_txn(struct snap_txn *t, const struct snap_info *info);
+/* "snapshots/ID", relative to ROOT. */
+void snap_snapshot_rel(char *buf, size_t len, uint64_t id);
+
+/* Blob records inside a transaction (content.c). */
+struct snap_blob_info;
+int snap_blob_decode(const MDB_val *k, const MDB_val *v, struct snap_blob_info *ret);
+int snap_blob_get_txn(struct snap_txn *t, const char *digest, struct snap_blob_info *ret);
+/* Deletes a blob's record and its outgoing edges (not its file); updates the counters. */
+int snap_blob_delete_txn(struct snap_txn *t, const struct snap_blob_info *info);
+/* "blobs/sha256/HEX", relative to ROOT. */
+void snap_blob_rel(char *buf, size_t len, const char *digest);
 
 /* Restores invariants 2 and 3 of store.h; called by open. */
 int snap_store_cleanup(struct snap_store *s, struct sc_err *err);

@@ -260,6 +260,23 @@ snap_store_close(struct snap_store *s)
 	return NULL;
 }
 
+void
+snap_store_set_space_hook(struct snap_store *s, snap_space_hook_fn fn, void *arg)
+{
+	s->space_hook = fn;
+	s->space_hook_arg = arg;
+}
+
+void
+snap_store_before_write(struct snap_store *s, uint64_t bytes)
+{
+	if (!s->space_hook || s->in_space_hook)
+		return;
+	s->in_space_hook = true;
+	s->space_hook(s, bytes, s->space_hook_arg);
+	s->in_space_hook = false;
+}
+
 int
 snap_store_mktemp(struct snap_store *s, const char *what, char *path, char *rel, struct sc_err *err)
 {

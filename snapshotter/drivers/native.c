@@ -35,6 +35,10 @@ native_prepare(struct snap_store *s, const char *dir, enum snap_kind kind,
 	}
 	char src[PATH_MAX + 8];
 	snprintf(src, sizeof(src), "%s/fs", parents[0]);
+	/* A full copy is a large write: let a collector make room first. */
+	uint64_t bytes = 0, inodes = 0;
+	if (snap_du(AT_FDCWD, src, &bytes, &inodes) >= 0)
+		snap_store_before_write(s, bytes);
 	int r = snap_copy_tree(AT_FDCWD, src, AT_FDCWD, dst, NULL, NULL, err);
 	if (r < 0)
 		return sc_err_prefix(err, r, "copying the parent");

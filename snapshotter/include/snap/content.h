@@ -25,7 +25,7 @@
 struct snap_blob_info {
 	char digest[SC_DIGEST_STR_LEN + 1];
 	uint64_t size;
-	uint64_t disk;    /* bytes its file takes on disk (allocated blocks) */
+	uint64_t disk;	  /* bytes its file takes on disk (allocated blocks) */
 	char *media_type; /* "" when unknown */
 	uint64_t created, last_used;
 	struct snap_label *labels;

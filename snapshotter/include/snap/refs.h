@@ -44,6 +44,13 @@ typedef int (*snap_ref_fn)(const char *to, void *arg);
 int snap_ref_walk(struct snap_store *s, const char *from, snap_ref_fn fn, void *arg,
 		  struct sc_err *err);
 
+/*
+ * Resolves what a user typed to "TYPE:NAME": an explicit TYPE:NAME, a blob
+ * digest, a snapshot key, or an image name, in that order. ret holds
+ * SNAP_OBJ_NAME_MAX + 1 bytes. -ENOENT if nothing has that name.
+ */
+int snap_obj_resolve(struct snap_store *s, const char *name, char *ret, struct sc_err *err);
+
 /* Pins or unpins an object ("TYPE:NAME"). -ENOENT when unpinning what is not pinned. */
 int snap_pin(struct snap_store *s, const char *obj, bool pinned, struct sc_err *err);
 bool snap_is_pinned(struct snap_store *s, const char *obj);

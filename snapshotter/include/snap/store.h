@@ -77,6 +77,16 @@ const char *snap_store_driver_name(const struct snap_store *s);
 /* A one-line note from open (e.g. why the driver was chosen), or NULL. */
 const char *snap_store_notice(const struct snap_store *s);
 
+/*
+ * A function called before a large write (copying a parent, applying a
+ * layer) with the bytes about to be written, so a collector living above
+ * this library can make room first. Its result is advisory.
+ */
+typedef int (*snap_space_hook_fn)(struct snap_store *s, uint64_t bytes, void *arg);
+void snap_store_set_space_hook(struct snap_store *s, snap_space_hook_fn fn, void *arg);
+/* Calls the hook, if any (used by drivers and layer application). */
+void snap_store_before_write(struct snap_store *s, uint64_t bytes);
+
 /* Moves ROOT/trash/ contents out of existence; returns how many entries went. */
 int snap_store_empty_trash(struct snap_store *s);
 

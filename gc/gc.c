@@ -1,1 +1,0 @@
-/* placeholder */ typedef int sc_placeholder_t;

@@ -1,0 +1,371 @@
+/*
+ * Choosing what goes: each policy picks among the records that may go
+ * (unreferenced snapshots and blobs, and with "all" image names), least
+ * recently used first, until its target is met; then snap_collect()
+ * deletes the choice and whatever only the chosen records held.
+ *
+ * Whole subtrees go in one run: a record is chosen only once everything
+ * that points at it (children, referrers) is chosen, and the choice is
+ * repeated until nothing more can be added, so a parent goes in the same
+ * run as its last child instead of one level per run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "gc.h"
+#include "log.h"
+#include "util.h"
+
+#define CACHE_TYPE_LABEL "snapctl.cache.type"
+
+const char *
+gc_node_type(const struct snap_gc_graph *g, size_t i)
+{
+	const struct snap_gc_node *n = &g->v[i];
+	switch (n->type) {
+	case SNAP_OBJ_BLOB:
+		return "content";
+	case SNAP_OBJ_IMAGE:
+		return "image";
+	case SNAP_OBJ_SNAPSHOT:
+		for (size_t j = 0; j < n->nlabels; j++) {
+			if (strcmp(n->labels[j].key, CACHE_TYPE_LABEL) != 0)
+				continue;
+			const char *t = n->labels[j].value;
+			if (!strcmp(t, "exec.cachemount") || !strcmp(t, "source.local") ||
+			    !strcmp(t, "frontend"))
+				return t;
+		}
+		return "regular";
+	default:
+		return "other";
+	}
+}
+
+static bool
+type_listed(const char *list, const char *type)
+{
+	size_t tlen = strlen(type);
+	for (const char *p = list; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == tlen && strncmp(p, type, len) == 0)
+			return true;
+		p += len + (comma ? 1 : 0);
+	}
+	return false;
+}
+
+static bool
+filter_match(const struct snap_gc_graph *g, size_t i, const struct gc_filter *f)
+{
+	const struct snap_gc_node *n = &g->v[i];
+	switch (f->kind) {
+	case GC_FILTER_TYPE:
+		return type_listed(f->value, gc_node_type(g, i));
+	case GC_FILTER_ID: {
+		size_t plen = strlen(f->value);
+		if (strncmp(n->id, f->value, plen) == 0)
+			return true;
+		/* digests match with or without their "sha256:" */
+		return n->type == SNAP_OBJ_BLOB && strncmp(n->id + 7, f->value, plen) == 0;
+	}
+	case GC_FILTER_LABEL: {
+		const char *eq = strchr(f->value, '=');
+		size_t klen = eq ? (size_t)(eq - f->value) : strlen(f->value);
+		for (size_t j = 0; j < n->nlabels; j++) {
+			if (strlen(n->labels[j].key) != klen ||
+			    strncmp(n->labels[j].key, f->value, klen) != 0)
+				continue;
+			if (!eq || strcmp(n->labels[j].value, eq + 1) == 0)
+				return true;
+		}
+		return false;
+	}
+	default:
+		return false;
+	}
+}
+
+static bool
+filters_match(const struct snap_gc_graph *g, size_t i, const struct gc_policy *p)
+{
+	for (size_t k = 0; k < p->nfilters; k++)
+		if (!filter_match(g, i, &p->filters[k]))
+			return false;
+	return true;
+}
+
+void
+gc_prune_report_clear(struct gc_prune_report *r)
+{
+	if (r->why_kept)
+		for (size_t i = 0; i < r->graph.n; i++)
+			free(r->why_kept[i]);
+	free(r->why_kept);
+	free(r->victim);
+	free(r->removed);
+	snap_gc_graph_clear(&r->graph);
+	*r = (struct gc_prune_report){0};
+}
+
+struct selection {
+	struct snap_gc_graph *g;
+	size_t **in; /* referrers of each node */
+	size_t *nin;
+	bool *candidate; /* may go under some policy */
+	bool *chosen;
+	uint64_t *size; /* what choosing the node frees (images: what only they hold) */
+	char **why;	/* why a candidate was kept */
+	uint64_t fs_avail;
+};
+
+static void
+why_set(struct selection *sel, size_t i, const char *why)
+{
+	if (sel->why[i] || sel->chosen[i])
+		return;
+	sel->why[i] = strdup(why);
+}
+
+static int
+cmp_lru(const void *a, const void *b, void *arg)
+{
+	const struct snap_gc_graph *g = arg;
+	const struct snap_gc_node *x = &g->v[*(const size_t *)a], *y = &g->v[*(const size_t *)b];
+	if (x->last_used != y->last_used)
+		return x->last_used < y->last_used ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Bytes that dropping image i frees: what it alone reaches. */
+static uint64_t
+image_exclusive_size(struct snap_gc_graph *g, size_t img, bool *dropped)
+{
+	dropped[img] = true;
+	bool *before = malloc(g->n * sizeof(bool));
+	uint64_t size = 0;
+	if (before) {
+		for (size_t i = 0; i < g->n; i++)
+			before[i] = g->v[i].reached;
+		snap_gc_graph_mark(g, dropped);
+		for (size_t i = 0; i < g->n; i++)
+			if (before[i] && !g->v[i].reached)
+				size += g->v[i].size;
+		free(before);
+	}
+	dropped[img] = false;
+	snap_gc_graph_mark(g, dropped);
+	return size;
+}
+
+static int
+select_policy(struct selection *sel, const struct gc_policy *p)
+{
+	struct snap_gc_graph *g = sel->g;
+	uint64_t now = g->now;
+	/* What the policy's filters cover, and how much of it is already chosen. */
+	uint64_t total = 0, freed = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		if (g->v[i].type == SNAP_OBJ_IMAGE || !filters_match(g, i, p))
+			continue;
+		total += g->v[i].size;
+		if (sel->chosen[i])
+			freed += g->v[i].size;
+	}
+	bool has_target = p->max_used || p->min_free;
+	uint64_t need = 0;
+	if (p->max_used && total - freed > p->max_used)
+		need = total - freed - p->max_used;
+	if (p->min_free && p->min_free > sel->fs_avail + freed) {
+		uint64_t more = p->min_free - sel->fs_avail - freed;
+		if (more > need)
+			need = more;
+	}
+	if (has_target && need == 0) {
+		sc_debug("policy: under its thresholds, nothing to do");
+		return 0;
+	}
+
+	size_t *cands = malloc((g->n + 1) * sizeof(*cands));
+	if (!cands)
+		return -ENOMEM;
+	size_t nc = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		const struct snap_gc_node *n = &g->v[i];
+		bool may = sel->candidate[i] && (n->type != SNAP_OBJ_IMAGE || p->all);
+		if (!may || sel->chosen[i])
+			continue;
+		if (!filters_match(g, i, p)) {
+			why_set(sel, i, "filtered out");
+			continue;
+		}
+		if (p->keep_duration && now - n->last_used < p->keep_duration) {
+			why_set(sel, i, "used more recently than the keep duration");
+			continue;
+		}
+		cands[nc++] = i;
+	}
+	qsort_r(cands, nc, sizeof(*cands), cmp_lru, g);
+
+	uint64_t got = 0;
+	bool progress = true;
+	while (progress) {
+		progress = false;
+		for (size_t c = 0; c < nc; c++) {
+			size_t i = cands[c];
+			if (sel->chosen[i])
+				continue;
+			if (has_target && got >= need)
+				break;
+			bool blocked = false;
+			for (size_t k = 0; k < sel->nin[i] && !blocked; k++)
+				blocked = !sel->chosen[sel->in[i][k]];
+			if (blocked) {
+				why_set(sel, i, "something that points at it stays");
+				continue;
+			}
+			uint64_t sz = sel->size[i];
+			if (p->reserved && total - freed - got < p->reserved + sz) {
+				why_set(sel, i, "under the reserved space");
+				continue;
+			}
+			sel->chosen[i] = true;
+			free(sel->why[i]);
+			sel->why[i] = NULL;
+			got += sz;
+			progress = true;
+		}
+	}
+	for (size_t c = 0; c < nc; c++)
+		if (!sel->chosen[cands[c]])
+			why_set(sel, cands[c], "the policy's target was met");
+	free(cands);
+	return 0;
+}
+
+int
+gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicies, unsigned flags,
+	 struct gc_prune_report *ret, struct sc_err *err)
+{
+	struct gc_prune_report rep = {0};
+	int r = snap_gc_graph_load(s, &rep.graph, err);
+	if (r < 0)
+		return r;
+	struct snap_gc_graph *g = &rep.graph;
+	snap_gc_graph_mark(g, NULL);
+
+	struct selection sel = {.g = g};
+	struct statvfs vfs;
+	if (statvfs(snap_store_root(s), &vfs) == 0)
+		sel.fs_avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	size_t n = g->n + 1;
+	sel.in = calloc(n, sizeof(*sel.in));
+	sel.nin = calloc(n, sizeof(*sel.nin));
+	sel.candidate = calloc(n, sizeof(bool));
+	sel.chosen = calloc(n, sizeof(bool));
+	sel.size = calloc(n, sizeof(uint64_t));
+	sel.why = calloc(n, sizeof(char *));
+	rep.victim = calloc(n, sizeof(bool));
+	rep.removed = calloc(n, sizeof(bool));
+	bool *dropped = calloc(n, sizeof(bool));
+	r = sel.in && sel.nin && sel.candidate && sel.chosen && sel.size && sel.why && rep.victim &&
+			    rep.removed && dropped
+		    ? 0
+		    : -ENOMEM;
+	for (size_t i = 0; r >= 0 && i < g->n; i++) {
+		for (size_t k = 0; k < g->v[i].nout; k++) {
+			size_t to = g->v[i].out[k];
+			size_t *p = realloc(sel.in[to], (sel.nin[to] + 1) * sizeof(*p));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			sel.in[to] = p;
+			p[sel.nin[to]++] = i;
+		}
+	}
+	for (size_t i = 0; r >= 0 && i < g->n; i++) {
+		const struct snap_gc_node *nd = &g->v[i];
+		sel.size[i] = nd->size;
+		if (nd->type == SNAP_OBJ_IMAGE)
+			sel.candidate[i] = !nd->pinned && !nd->lease;
+		else
+			sel.candidate[i] = !nd->reached;
+	}
+	/* An image is chosen as a whole with what it alone holds. */
+	for (size_t i = 0; r >= 0 && i < g->n; i++) {
+		if (g->v[i].type != SNAP_OBJ_IMAGE || !sel.candidate[i])
+			continue;
+		bool any_all = false;
+		for (size_t k = 0; k < npolicies; k++)
+			any_all |= policies[k].all;
+		if (any_all)
+			sel.size[i] = image_exclusive_size(g, i, dropped);
+	}
+	for (size_t k = 0; r >= 0 && k < npolicies; k++)
+		r = select_policy(&sel, &policies[k]);
+	if (r < 0) {
+		sc_err_set(err, r, "out of memory");
+		goto out;
+	}
+
+	/* Victims: the choice, and whatever only chosen images held. */
+	for (size_t i = 0; i < g->n; i++) {
+		rep.victim[i] = sel.chosen[i];
+		dropped[i] = sel.chosen[i] && g->v[i].type == SNAP_OBJ_IMAGE;
+	}
+	bool *before = malloc(n * sizeof(bool));
+	if (!before) {
+		r = sc_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		before[i] = g->v[i].reached;
+	snap_gc_graph_mark(g, dropped);
+	for (size_t i = 0; i < g->n; i++)
+		if (before[i] && !g->v[i].reached && g->v[i].type != SNAP_OBJ_IMAGE)
+			rep.victim[i] = true;
+	/* Restore the reasons of the first marking for reports. */
+	snap_gc_graph_mark(g, NULL);
+	free(before);
+
+	for (size_t i = 0; i < g->n; i++)
+		if (rep.victim[i])
+			rep.would_free += g->v[i].size;
+
+	if (flags & GC_PRUNE_DRY_RUN)
+		memcpy(rep.removed, rep.victim, g->n * sizeof(bool));
+	else
+		r = snap_collect(s, g, rep.victim, rep.removed, &rep.result, err);
+	rep.why_kept = TAKE_PTR(sel.why);
+
+out:
+	for (size_t i = 0; i < g->n; i++)
+		free(sel.in ? sel.in[i] : NULL);
+	free(sel.in);
+	free(sel.nin);
+	free(sel.candidate);
+	free(sel.chosen);
+	free(sel.size);
+	if (sel.why) {
+		for (size_t i = 0; i < g->n; i++)
+			free(sel.why[i]);
+		free(sel.why);
+	}
+	free(dropped);
+	if (r < 0) {
+		gc_prune_report_clear(&rep);
+		return r;
+	}
+	*ret = rep;
+	return 0;
+}

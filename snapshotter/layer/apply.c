@@ -1,0 +1,782 @@
+/*
+ * Layer apply: a layer stream -> files under a directory fd, and the
+ * snapshot wrapper that makes the result a committed snapshot.
+ *
+ * Safety rests on three rules, each enforced where the file system is
+ * touched rather than by checking names beforehand:
+ *  1. Every name is cleaned first: absolute names and ".." components are
+ *     refused (-EXDEV), "." and empty components dropped.
+ *  2. A parent folder is opened with openat2(RESOLVE_BENEATH |
+ *     RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) relative to the root fd,
+ *     so no symlink (from this layer or a lower one) is ever walked through
+ *     and nothing outside the root can be reached (-ELOOP, -EXDEV).
+ *  3. The last component is created with O_EXCL / mkdirat / symlinkat /
+ *     mknodat / linkat, none of which follows a symlink; an existing entry
+ *     is removed (without following) and the creation retried.
+ * Hard links resolve their target under the same rules, so they only reach
+ * files inside the root. Folder times are set last, after their contents.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "content.h"
+#include "layer-internal.h"
+#include "log.h"
+#include "store-internal.h"
+#include "util.h"
+
+#define WH_PREFIX  ".wh."
+#define WH_META	   ".wh..wh."
+#define WH_OPAQUE  ".wh..wh..opq"
+#define OVL_OPAQUE "trusted.overlay.opaque"
+#define RESOLVE_FLAGS (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+static int
+openat2_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_FLAGS,
+	};
+	long fd;
+	do
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Paths created by this layer (native opaque folders keep these). */
+struct strset {
+	char **v;
+	size_t cap, n;
+};
+
+static uint64_t
+str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+static char **
+strset_slot(const struct strset *set, const char *s)
+{
+	size_t i = (size_t)str_hash(s) & (set->cap - 1);
+	while (set->v[i] && strcmp(set->v[i], s) != 0)
+		i = (i + 1) & (set->cap - 1);
+	return &set->v[i];
+}
+
+static bool
+strset_has(const struct strset *set, const char *s)
+{
+	return set->cap && *strset_slot(set, s) != NULL;
+}
+
+static int
+strset_add(struct strset *set, const char *s)
+{
+	if ((set->n + 1) * 2 > set->cap) {
+		struct strset ns = {.cap = set->cap ? set->cap * 2 : 1024};
+		ns.v = calloc(ns.cap, sizeof(*ns.v));
+		if (!ns.v)
+			return -ENOMEM;
+		for (size_t i = 0; i < set->cap; i++)
+			if (set->v[i])
+				*strset_slot(&ns, set->v[i]) = set->v[i];
+		ns.n = set->n;
+		free(set->v);
+		*set = ns;
+	}
+	char **slot = strset_slot(set, s);
+	if (*slot)
+		return 0;
+	*slot = strdup(s);
+	if (!*slot)
+		return -ENOMEM;
+	set->n++;
+	return 0;
+}
+
+static void
+strset_clear(struct strset *set)
+{
+	for (size_t i = 0; i < set->cap; i++)
+		free(set->v[i]);
+	free(set->v);
+	*set = (struct strset){0};
+}
+
+struct dir_time {
+	char *path;
+	struct timespec mtime;
+};
+
+struct unpacker {
+	int root_fd;
+	bool overlay;
+	bool root_user;
+	struct snap_layer_limits lim;
+	struct sc_err *err;
+	struct archive *a;
+	struct layer_zin *zin;
+	int cb_error;
+	char parent[SNAP_LAYER_PATH_MAX + 1]; /* the cached parent folder */
+	int parent_fd;
+	struct dir_time *dirs;
+	size_t ndirs, cap_dirs;
+	struct strset created;
+	struct snap_layer_apply_result res;
+	uint64_t declared;
+};
+
+static la_ssize_t
+read_cb(struct archive *a, void *arg, const void **buf)
+{
+	struct unpacker *u = arg;
+	ssize_t n = layer_zin_read(u->zin, buf, u->err);
+	if (n < 0) {
+		u->cb_error = (int)n;
+		archive_set_error(a, (int)-n, "%s", sc_err_msg(u->err));
+		return -1;
+	}
+	return n;
+}
+
+/*
+ * Cleans an entry name into out: no leading "./", no "." or empty
+ * components. Returns the length (0 for the root itself).
+ */
+static int
+clean_path(struct unpacker *u, const char *in, const char *what, char *out)
+{
+	if (!in)
+		return sc_err_set(u->err, -EINVAL, "layer has an entry without a name");
+	if (in[0] == '/')
+		return sc_err_set(u->err, -EXDEV,
+				  "%s '%.200s' is an absolute path; a layer may only name paths "
+				  "inside it",
+				  what, in);
+	size_t len = 0;
+	const char *p = in;
+	while (*p) {
+		const char *end = strchrnul(p, '/');
+		size_t cl = (size_t)(end - p);
+		if (cl == 2 && p[0] == '.' && p[1] == '.')
+			return sc_err_set(u->err, -EXDEV,
+					  "%s '%.200s' climbs out with '..'; a layer may only name "
+					  "paths inside it",
+					  what, in);
+		if (cl > 0 && !(cl == 1 && p[0] == '.')) {
+			if (len + (len ? 1 : 0) + cl > u->lim.max_path)
+				return sc_err_set(u->err, -ENAMETOOLONG,
+						  "%s '%.100s...' is longer than %" PRIu64 " bytes",
+						  what, in, u->lim.max_path);
+			if (len)
+				out[len++] = '/';
+			memcpy(out + len, p, cl);
+			len += cl;
+		}
+		p = *end ? end + 1 : end;
+	}
+	out[len] = '\0';
+	return (int)len;
+}
+
+static int
+resolve_error(struct unpacker *u, int r, const char *path)
+{
+	if (r == -ELOOP)
+		return sc_err_set(u->err, r,
+				  "entry '%.200s' lies below a symlink; a layer never writes "
+				  "through a symlink",
+				  path);
+	if (r == -EXDEV)
+		return sc_err_set(u->err, r, "entry '%.200s' would leave the layer", path);
+	if (r == -ENOTDIR)
+		return sc_err_set(u->err, r, "entry '%.200s': a parent is not a folder", path);
+	return sc_err_setsys(u->err, r, "cannot open the folder of '%.200s'", path);
+}
+
+/* Opens the folder dir (relative to the root), creating missing folders. */
+static int
+open_dir_create(struct unpacker *u, const char *dir, const char *entry)
+{
+	if (!*dir)
+		return fcntl(u->root_fd, F_DUPFD_CLOEXEC, 3);
+	int fd = openat2_beneath(u->root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
+	if (fd != -ENOENT)
+		return fd < 0 ? resolve_error(u, fd, entry) : fd;
+	/* Missing folders on the way: make them one by one (0755, like tar). */
+	char buf[SNAP_LAYER_PATH_MAX + 1];
+	snprintf(buf, sizeof(buf), "%s", dir);
+	int cur = fcntl(u->root_fd, F_DUPFD_CLOEXEC, 3);
+	char *p = buf;
+	while (cur >= 0 && *p) {
+		char *slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		if (mkdirat(cur, p, 0755) == 0) {
+			char sofar[SNAP_LAYER_PATH_MAX + 1];
+			snprintf(sofar, sizeof(sofar), "%.*s", (int)(p - buf + strlen(p)), dir);
+			if (strset_add(&u->created, sofar) < 0) {
+				close(cur);
+				return sc_err_set(u->err, -ENOMEM, "out of memory");
+			}
+		}
+		int next = openat2_beneath(cur, p, O_RDONLY | O_DIRECTORY, 0);
+		close(cur);
+		if (next < 0)
+			return resolve_error(u, next, entry);
+		cur = next;
+		p = slash ? slash + 1 : p + strlen(p);
+	}
+	return cur;
+}
+
+/* The folder holding path (cached: layers are sorted, so it rarely changes). */
+static int
+parent_fd(struct unpacker *u, const char *path, const char **ret_base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) : 0;
+	*ret_base = slash ? slash + 1 : path;
+	if (u->parent_fd >= 0 && strlen(u->parent) == dl && memcmp(u->parent, path, dl) == 0)
+		return u->parent_fd;
+	if (u->parent_fd >= 0)
+		close(u->parent_fd);
+	u->parent_fd = -EBADF;
+	char dir[SNAP_LAYER_PATH_MAX + 1];
+	memcpy(dir, path, dl);
+	dir[dl] = '\0';
+	int fd = open_dir_create(u, dir, path);
+	if (fd < 0)
+		return fd;
+	memcpy(u->parent, dir, dl + 1);
+	u->parent_fd = fd;
+	return fd;
+}
+
+static void
+forget_parent(struct unpacker *u)
+{
+	if (u->parent_fd >= 0)
+		close(u->parent_fd);
+	u->parent_fd = -EBADF;
+	u->parent[0] = '\0';
+}
+
+/* Removes whatever is at base (a folder with its contents), never following a symlink. */
+static int
+remove_existing(struct unpacker *u, int dfd, const char *base, const char *path)
+{
+	struct stat st;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : sc_err_setsys(u->err, -errno, "cannot stat '%s'", path);
+	int r = 0;
+	if (S_ISDIR(st.st_mode)) {
+		forget_parent(u); /* the cached folder may be inside */
+		r = sc_rm_rf_at(dfd, base);
+	} else if (unlinkat(dfd, base, 0) < 0) {
+		r = -errno;
+	}
+	return r < 0 ? sc_err_setsys(u->err, r, "cannot replace '%s'", path) : 0;
+}
+
+static bool
+xattr_allowed(const char *name)
+{
+	if (strncmp(name, "trusted.overlay.", 16) == 0)
+		return false;
+	return strncmp(name, "user.", 5) == 0 || strncmp(name, "security.", 9) == 0 ||
+	       strncmp(name, "trusted.", 8) == 0;
+}
+
+static int
+set_xattrs(struct unpacker *u, struct archive_entry *e, int fd, const char *path)
+{
+	const char *name;
+	const void *val;
+	size_t len;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &name, &val, &len) == ARCHIVE_OK) {
+		if (!xattr_allowed(name))
+			continue;
+		if (fsetxattr(fd, name, val, len, 0) < 0 && errno != ENOTSUP)
+			return sc_err_setsys(u->err, -errno, "cannot set xattr '%s' on '%s'", name,
+					     path);
+	}
+	return 0;
+}
+
+static int
+set_owner_mode(struct unpacker *u, struct archive_entry *e, int fd, const char *path)
+{
+	if (u->root_user && fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot set the owner of '%s'", path);
+	/* After chown, which clears set-id bits. */
+	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot set the mode of '%s'", path);
+	return set_xattrs(u, e, fd, path);
+}
+
+static void
+entry_times(struct archive_entry *e, struct timespec ts[2])
+{
+	ts[1] = (struct timespec){archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+	if (archive_entry_atime_is_set(e))
+		ts[0] = (struct timespec){archive_entry_atime(e), archive_entry_atime_nsec(e)};
+	else
+		ts[0] = ts[1];
+}
+
+static int
+unpack_file(struct unpacker *u, struct archive_entry *e, int dfd, const char *base,
+	    const char *path)
+{
+	int fd = -EBADF;
+	for (int tries = 0; tries < 2; tries++) {
+		fd = openat2_beneath(dfd, base, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		if (fd != -EEXIST)
+			break;
+		int r = remove_existing(u, dfd, base, path);
+		if (r < 0)
+			return r;
+	}
+	if (fd < 0)
+		return resolve_error(u, fd, path);
+	_cleanup_close_ int f = fd;
+	const void *buf;
+	size_t len;
+	la_int64_t off;
+	int ar;
+	uint64_t end = 0;
+	while ((ar = archive_read_data_block(u->a, &buf, &len, &off)) == ARCHIVE_OK) {
+		const uint8_t *p = buf;
+		size_t left = len;
+		while (left > 0) {
+			ssize_t n = pwrite(f, p, left, off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return sc_err_setsys(u->err, -errno, "cannot write '%s'", path);
+			p += n;
+			left -= (size_t)n;
+			off += n;
+		}
+		u->res.bytes += len;
+		if ((uint64_t)off > end)
+			end = (uint64_t)off;
+	}
+	if (ar != ARCHIVE_EOF) {
+		if (u->cb_error)
+			return u->cb_error;
+		return layer_archive_error(u->a, -EBADMSG, path, u->err);
+	}
+	int64_t size = archive_entry_size(e);
+	if (size > 0 && (uint64_t)size > end && ftruncate(f, size) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot size '%s'", path);
+	int r = set_owner_mode(u, e, f, path);
+	if (r < 0)
+		return r;
+	struct timespec ts[2];
+	entry_times(e, ts);
+	if (futimens(f, ts) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot set the times of '%s'", path);
+	return 0;
+}
+
+static int
+unpack_dir(struct unpacker *u, struct archive_entry *e, int dfd, const char *base,
+	   const char *path)
+{
+	if (mkdirat(dfd, base, 0700) < 0) {
+		if (errno != EEXIST)
+			return sc_err_setsys(u->err, -errno, "cannot create folder '%s'", path);
+		struct stat st;
+		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return sc_err_setsys(u->err, -errno, "cannot stat '%s'", path);
+		if (!S_ISDIR(st.st_mode)) {
+			int r = remove_existing(u, dfd, base, path);
+			if (r < 0)
+				return r;
+			if (mkdirat(dfd, base, 0700) < 0)
+				return sc_err_setsys(u->err, -errno, "cannot create folder '%s'", path);
+		}
+	}
+	int fd = openat2_beneath(dfd, base, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return resolve_error(u, fd, path);
+	_cleanup_close_ int f = fd;
+	int r = set_owner_mode(u, e, f, path);
+	if (r < 0)
+		return r;
+	if (u->ndirs == u->cap_dirs) {
+		size_t nc = u->cap_dirs ? u->cap_dirs * 2 : 256;
+		struct dir_time *p = realloc(u->dirs, nc * sizeof(*p));
+		if (!p)
+			return sc_err_set(u->err, -ENOMEM, "out of memory");
+		u->dirs = p;
+		u->cap_dirs = nc;
+	}
+	u->dirs[u->ndirs].path = strdup(path);
+	if (!u->dirs[u->ndirs].path)
+		return sc_err_set(u->err, -ENOMEM, "out of memory");
+	struct timespec ts[2];
+	entry_times(e, ts);
+	u->dirs[u->ndirs++].mtime = ts[1];
+	return 0;
+}
+
+/* Symlinks, hard links, devices and fifos: created by name, then their metadata. */
+static int
+unpack_other(struct unpacker *u, struct archive_entry *e, int dfd, const char *base,
+	     const char *path)
+{
+	mode_t type = archive_entry_filetype(e);
+	const char *hl = archive_entry_hardlink(e);
+	char target[SNAP_LAYER_PATH_MAX + 1];
+	int tfd = -EBADF;
+	const char *tbase = NULL;
+	if (hl) {
+		int r = clean_path(u, hl, "hard link target", target);
+		if (r == -EXDEV && hl[0] == '/')
+			return sc_err_set(u->err, -EXDEV,
+					  "hard link '%.200s' targets '%.200s', outside the layer",
+					  path, hl);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return sc_err_set(u->err, -EINVAL, "hard link '%.200s' targets the root",
+					  path);
+		const char *slash = strrchr(target, '/');
+		tbase = slash ? slash + 1 : target;
+		if (slash) {
+			*(char *)slash = '\0';
+			tfd = openat2_beneath(u->root_fd, target, O_RDONLY | O_DIRECTORY, 0);
+			*(char *)slash = '/';
+		} else {
+			tfd = fcntl(u->root_fd, F_DUPFD_CLOEXEC, 3);
+		}
+		if (tfd < 0)
+			return tfd == -ENOENT
+				       ? sc_err_set(u->err, -ENOENT,
+						    "hard link '%.200s' targets '%.200s', which is not "
+						    "in the layer",
+						    path, hl)
+				       : resolve_error(u, tfd, target);
+	}
+	_cleanup_close_ int tfd_c = tfd;
+	if (!hl && (type == AE_IFCHR || type == AE_IFBLK) && !u->root_user) {
+		sc_debug("skipping device node '%s': not root", path);
+		return 0;
+	}
+	for (int tries = 0; tries < 2; tries++) {
+		int rc;
+		if (hl)
+			rc = linkat(tfd, tbase, dfd, base, 0);
+		else if (type == AE_IFLNK)
+			rc = symlinkat(archive_entry_symlink(e) ? archive_entry_symlink(e) : "", dfd,
+				       base);
+		else if (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFIFO)
+			rc = mknodat(dfd, base, (type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO) | 0600,
+				     type == AE_IFIFO ? 0 : archive_entry_rdev(e));
+		else
+			return sc_err_set(u->err, -EOPNOTSUPP,
+					  "entry '%.200s' has a type a layer cannot hold (%o)", path,
+					  (unsigned)type);
+		if (rc == 0)
+			break;
+		if (errno == ENOENT && hl)
+			return sc_err_set(u->err, -ENOENT,
+					  "hard link '%.200s' targets '%.200s', which is not in the "
+					  "layer",
+					  path, hl);
+		if (errno == EPERM && hl)
+			return sc_err_set(u->err, -EPERM,
+					  "hard link '%.200s' targets '%.200s', which cannot be linked "
+					  "(a folder?)",
+					  path, hl);
+		if (errno != EEXIST || tries == 1)
+			return sc_err_setsys(u->err, -errno, "cannot create '%.200s'", path);
+		int r = remove_existing(u, dfd, base, path);
+		if (r < 0)
+			return r;
+	}
+	if (hl)
+		return 0; /* a hard link shares its target's metadata */
+	if (u->root_user && fchownat(dfd, base, (uid_t)archive_entry_uid(e),
+				     (gid_t)archive_entry_gid(e), AT_SYMLINK_NOFOLLOW) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot set the owner of '%s'", path);
+	if (type != AE_IFLNK && fchmodat(dfd, base, archive_entry_perm(e) & 07777, 0) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot set the mode of '%s'", path);
+	struct timespec ts[2];
+	entry_times(e, ts);
+	if (utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot set the times of '%s'", path);
+	return 0;
+}
+
+/* Native opaque folder: drop what the lower layers had in it. */
+static int
+clear_lower_children(struct unpacker *u, int dfd, const char *dir)
+{
+	int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return sc_err_setsys(u->err, -errno, "cannot read folder '%s'", dir);
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r >= 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char p[SNAP_LAYER_PATH_MAX + NAME_MAX + 2];
+		snprintf(p, sizeof(p), "%s%s%s", dir, *dir ? "/" : "", de->d_name);
+		if (!strset_has(&u->created, p))
+			r = remove_existing(u, dfd, de->d_name, p);
+	}
+	closedir(d);
+	return r;
+}
+
+static int
+unpack_whiteout(struct unpacker *u, struct archive_entry *e, int dfd, const char *base,
+		const char *path)
+{
+	char dir[SNAP_LAYER_PATH_MAX + 1];
+	size_t dl = (size_t)(base - path);
+	snprintf(dir, sizeof(dir), "%.*s", dl ? (int)dl - 1 : 0, path);
+	if (strcmp(base, WH_OPAQUE) == 0) {
+		if (!u->overlay)
+			return clear_lower_children(u, dfd, dir);
+		if (fsetxattr(dfd, OVL_OPAQUE, "y", 1, 0) < 0)
+			return sc_err_setsys(u->err, -errno, "cannot mark '%s' opaque",
+					     *dir ? dir : "/");
+		return 0;
+	}
+	if (strncmp(base, WH_META, strlen(WH_META)) == 0)
+		return 0; /* other AUFS metadata (.wh..wh.plnk...) means nothing here */
+	const char *name = base + strlen(WH_PREFIX);
+	if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '/'))
+		return sc_err_set(u->err, -EINVAL, "whiteout '%.200s' names nothing", path);
+	char victim[SNAP_LAYER_PATH_MAX + NAME_MAX + 2];
+	snprintf(victim, sizeof(victim), "%s%s%s", dir, *dir ? "/" : "", name);
+	int r = remove_existing(u, dfd, name, victim);
+	if (r < 0 || !u->overlay)
+		return r;
+	if (mknodat(dfd, name, S_IFCHR | 0, makedev(0, 0)) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot create whiteout for '%s'", victim);
+	if (u->root_user)
+		(void)fchownat(dfd, name, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
+			       AT_SYMLINK_NOFOLLOW);
+	return 0;
+}
+
+static int
+unpack_entry(struct unpacker *u, struct archive_entry *e)
+{
+	char path[SNAP_LAYER_PATH_MAX + 1];
+	if (++u->res.entries > u->lim.max_entries)
+		return sc_err_set(u->err, -E2BIG,
+				  "layer has more than %" PRIu64
+				  " entries; raise the limit (--max-entries) if it is trusted",
+				  u->lim.max_entries);
+	int len = clean_path(u, archive_entry_pathname(e), "entry", path);
+	if (len < 0)
+		return len;
+	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+	if (size < 0 || (u->declared += (uint64_t)size) > u->lim.max_bytes)
+		return sc_err_set(u->err, -EFBIG,
+				  "layer holds more than %" PRIu64
+				  " bytes of files; raise the limit (--max-size) if it is trusted",
+				  u->lim.max_bytes);
+	if (len == 0)
+		return 0; /* the root folder itself: it is the snapshot's */
+	const char *base;
+	int dfd = parent_fd(u, path, &base);
+	if (dfd < 0)
+		return dfd;
+	if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
+		return unpack_whiteout(u, e, dfd, base, path);
+	int r;
+	if (archive_entry_hardlink(e))
+		r = unpack_other(u, e, dfd, base, path);
+	else if (archive_entry_filetype(e) == AE_IFREG)
+		r = unpack_file(u, e, dfd, base, path);
+	else if (archive_entry_filetype(e) == AE_IFDIR)
+		r = unpack_dir(u, e, dfd, base, path);
+	else
+		r = unpack_other(u, e, dfd, base, path);
+	if (r >= 0 && !u->overlay && strset_add(&u->created, path) < 0)
+		r = sc_err_set(u->err, -ENOMEM, "out of memory");
+	return r;
+}
+
+static int
+set_dir_times(struct unpacker *u)
+{
+	/* Deepest first is not needed: setting a folder's times touches no parent. */
+	for (size_t i = 0; i < u->ndirs; i++) {
+		int fd = openat2_beneath(u->root_fd, u->dirs[i].path, O_RDONLY | O_DIRECTORY, 0);
+		if (fd == -ENOENT)
+			continue; /* removed by a later whiteout */
+		if (fd < 0)
+			return resolve_error(u, fd, u->dirs[i].path);
+		struct timespec ts[2] = {u->dirs[i].mtime, u->dirs[i].mtime};
+		int rc = futimens(fd, ts);
+		close(fd);
+		if (rc < 0)
+			return sc_err_setsys(u->err, -errno, "cannot set the times of '%s'",
+					     u->dirs[i].path);
+	}
+	return 0;
+}
+
+int
+snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply_opts *opts,
+		  snap_layer_sink_fn tee_fn, void *tee_arg, struct snap_layer_apply_result *ret,
+		  struct sc_err *err)
+{
+	struct unpacker u = {
+		.root_fd = dirfd,
+		.overlay = overlay,
+		.root_user = geteuid() == 0,
+		.err = err,
+		.parent_fd = -EBADF,
+	};
+	if (opts)
+		u.lim = opts->limits;
+	if (!u.lim.max_entries)
+		u.lim.max_entries = SNAP_LAYER_MAX_ENTRIES_DEFAULT;
+	if (!u.lim.max_bytes)
+		u.lim.max_bytes = SNAP_LAYER_MAX_BYTES_DEFAULT;
+	if (!u.lim.max_path || u.lim.max_path > SNAP_LAYER_PATH_MAX)
+		u.lim.max_path = SNAP_LAYER_PATH_MAX;
+	int r = layer_zin_new(fd, tee_fn, tee_arg, &u.zin, err);
+	if (r < 0)
+		return r;
+	u.res.compression = layer_zin_compression(u.zin);
+	u.a = archive_read_new();
+	if (!u.a) {
+		layer_zin_free(u.zin);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	archive_read_support_format_tar(u.a);
+	if (archive_read_open(u.a, &u, NULL, read_cb, NULL) != ARCHIVE_OK)
+		r = u.cb_error ? u.cb_error : layer_archive_error(u.a, -EBADMSG, "layer is not a tar", err);
+	while (r >= 0) {
+		struct archive_entry *e;
+		int ar = archive_read_next_header(u.a, &e);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar == ARCHIVE_WARN) {
+			sc_debug("layer: %s", archive_error_string(u.a));
+		} else if (ar != ARCHIVE_OK) {
+			r = u.cb_error ? u.cb_error
+				       : layer_archive_error(u.a, -EBADMSG, "corrupt layer tar", err);
+			break;
+		}
+		r = unpack_entry(&u, e);
+	}
+	if (r >= 0)
+		r = set_dir_times(&u);
+	if (r >= 0)
+		r = layer_zin_finish(u.zin, u.res.diff_id, err);
+	if (r >= 0 && opts && opts->expected_diff_id &&
+	    strcmp(opts->expected_diff_id, u.res.diff_id) != 0)
+		r = sc_err_set(err, -EBADMSG,
+			       "layer content does not match its diff id: expected %s, got %s",
+			       opts->expected_diff_id, u.res.diff_id);
+	archive_read_free(u.a);
+	layer_zin_free(u.zin);
+	forget_parent(&u);
+	for (size_t i = 0; i < u.ndirs; i++)
+		free(u.dirs[i].path);
+	free(u.dirs);
+	strset_clear(&u.created);
+	if (r >= 0 && ret)
+		*ret = u.res;
+	return r;
+}
+
+static int
+tee_sink(void *arg, const void *data, size_t len, struct sc_err *err)
+{
+	return snap_content_write(arg, data, len, err);
+}
+
+int
+snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *name,
+		 const struct snap_layer_apply_opts *opts, struct snap_layer_apply_result *ret,
+		 struct sc_err *err)
+{
+	struct snap_content_writer *tee = opts ? opts->tee : NULL;
+	int r = snap_key_validate(name, err);
+	if (r < 0) {
+		snap_content_abort(tee);
+		return r;
+	}
+	struct snap_info info = {0};
+	if (snap_snapshot_stat(s, name, &info, NULL) == 0) {
+		snap_info_clear(&info);
+		snap_content_abort(tee);
+		return sc_err_set(err, -EEXIST, "snapshot '%s' already exists", name);
+	}
+	char key[96], rnd[17];
+	sc_random_hex(rnd, 8);
+	snprintf(key, sizeof(key), "apply.%d.%s", (int)getpid(), rnd);
+	r = snap_snapshot_prepare(s, key, parent, SNAP_KIND_ACTIVE, NULL, &info, err);
+	if (r < 0) {
+		snap_content_abort(tee);
+		return r;
+	}
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/snapshots/%" PRIu64 "/fs", snap_store_root(s), info.id);
+	snap_info_clear(&info);
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		r = sc_err_setsys(err, -errno, "cannot open '%s'", dir);
+	bool overlay = strcmp(snap_store_driver_name(s), "overlay") == 0;
+	struct snap_layer_apply_result res = {0};
+	if (r >= 0)
+		r = snap_layer_unpack(fd, dfd, overlay, opts, tee ? tee_sink : NULL, tee, &res, err);
+	if (r >= 0 && syncfs(dfd) < 0)
+		r = sc_err_setsys(err, -errno, "cannot sync '%s'", dir);
+	if (tee) {
+		if (r >= 0)
+			r = snap_content_commit(tee, opts->tee_media_type, res.digest, err);
+		else
+			snap_content_abort(tee);
+	}
+	if (r >= 0)
+		r = snap_snapshot_commit(s, name, key, opts ? opts->labels : NULL,
+					 opts ? opts->nlabels : 0, err);
+	if (r < 0) {
+		snap_snapshot_remove(s, key, NULL);
+		return r;
+	}
+	if (ret)
+		*ret = res;
+	return 0;
+}

@@ -1,0 +1,551 @@
+/*
+ * Compression for layers: gzip (ISA-L's igzip for levels 0-3, zlib for
+ * 4-9), zstd, or none, with the sha256 of both sides computed as the bytes
+ * pass. Decompression detects the format from the magic bytes and fails on
+ * a truncated or corrupt stream rather than returning what it had.
+ */
+#include <errno.h>
+#include <isa-l/igzip_lib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "cleanup.h"
+#include "layer-internal.h"
+
+const char *
+snap_compression_to_string(enum snap_compression c)
+{
+	static const char *const names[] = {"uncompressed", "gzip", "zstd"};
+	return (unsigned)c < ARRAY_SIZE(names) ? names[c] : NULL;
+}
+
+int
+snap_compression_from_string(const char *s)
+{
+	if (strcmp(s, "none") == 0)
+		return SNAP_COMPRESSION_NONE;
+	for (int c = 0; c < _SNAP_COMPRESSION_MAX; c++)
+		if (strcmp(s, snap_compression_to_string(c)) == 0)
+			return c;
+	return -EINVAL;
+}
+
+const char *
+snap_compression_media_type(enum snap_compression c, bool oci)
+{
+	switch (c) {
+	case SNAP_COMPRESSION_NONE:
+		return oci ? "application/vnd.oci.image.layer.v1.tar"
+			   : "application/vnd.docker.image.rootfs.diff.tar";
+	case SNAP_COMPRESSION_GZIP:
+		return oci ? "application/vnd.oci.image.layer.v1.tar+gzip"
+			   : "application/vnd.docker.image.rootfs.diff.tar.gzip";
+	case SNAP_COMPRESSION_ZSTD:
+		return oci ? "application/vnd.oci.image.layer.v1.tar+zstd"
+			   : "application/vnd.docker.image.rootfs.diff.tar.zstd";
+	default:
+		return NULL;
+	}
+}
+
+enum snap_compression
+snap_compression_detect(const void *head, size_t len)
+{
+	const uint8_t *p = head;
+	if (len >= 2 && p[0] == 0x1f && p[1] == 0x8b)
+		return SNAP_COMPRESSION_GZIP;
+	if (len >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
+		return SNAP_COMPRESSION_ZSTD;
+	return SNAP_COMPRESSION_NONE;
+}
+
+/* Other compressions we recognise only to refuse them by name. */
+static const char *
+foreign_compression(const uint8_t *p, size_t len)
+{
+	if (len >= 3 && memcmp(p, "BZh", 3) == 0)
+		return "bzip2";
+	if (len >= 6 && memcmp(p, "\xfd" "7zXZ\0", 6) == 0)
+		return "xz";
+	return NULL;
+}
+
+/* --- writer ------------------------------------------------------------- */
+
+struct layer_zout {
+	enum snap_compression c;
+	snap_layer_sink_fn sink;
+	void *sink_arg;
+	struct sc_sha256 *hu, *hc;
+	uint64_t in, out;
+	uint8_t *buf; /* compressed output waiting for the sink */
+	struct isal_zstream *isal;
+	uint8_t *level_buf;
+	z_stream *zs;
+	ZSTD_CStream *zstd;
+};
+
+struct layer_zout *
+layer_zout_free(struct layer_zout *z)
+{
+	if (!z)
+		return NULL;
+	sc_sha256_free(z->hu);
+	sc_sha256_free(z->hc);
+	free(z->buf);
+	free(z->isal);
+	free(z->level_buf);
+	if (z->zs) {
+		deflateEnd(z->zs);
+		free(z->zs);
+	}
+	ZSTD_freeCStream(z->zstd);
+	free(z);
+	return NULL;
+}
+
+static int
+zout_emit(struct layer_zout *z, size_t n, struct sc_err *err)
+{
+	if (n == 0)
+		return 0;
+	int r = sc_sha256_update(z->hc, z->buf, n);
+	if (r < 0)
+		return sc_err_set(err, r, "cannot hash layer");
+	z->out += n;
+	return z->sink(z->sink_arg, z->buf, n, err);
+}
+
+int
+layer_zout_new(enum snap_compression c, int level, snap_layer_sink_fn sink, void *sink_arg,
+	       struct layer_zout **ret, struct sc_err *err)
+{
+	struct layer_zout *z = calloc(1, sizeof(*z));
+	if (!z)
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	z->c = c;
+	z->sink = sink;
+	z->sink_arg = sink_arg;
+	int r = sc_sha256_new(&z->hu);
+	if (r >= 0)
+		r = sc_sha256_new(&z->hc);
+	z->buf = malloc(LAYER_BUF_SIZE);
+	if (r < 0 || !z->buf) {
+		layer_zout_free(z);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	switch (c) {
+	case SNAP_COMPRESSION_NONE:
+		break;
+	case SNAP_COMPRESSION_GZIP:
+		if (level < 0)
+			level = SNAP_GZIP_LEVEL_DEFAULT;
+		if (level > 9) {
+			layer_zout_free(z);
+			return sc_err_set(err, -EINVAL, "gzip level %d is not 0-9", level);
+		}
+		if (level <= ISAL_DEF_MAX_LEVEL) {
+			static const uint32_t sizes[] = {ISAL_DEF_LVL0_DEFAULT, ISAL_DEF_LVL1_DEFAULT,
+							 ISAL_DEF_LVL2_DEFAULT,
+							 ISAL_DEF_LVL3_DEFAULT};
+			z->isal = calloc(1, sizeof(*z->isal));
+			z->level_buf = malloc(sizes[level]);
+			if (!z->isal || !z->level_buf) {
+				layer_zout_free(z);
+				return sc_err_set(err, -ENOMEM, "out of memory");
+			}
+			isal_deflate_init(z->isal);
+			z->isal->level = (uint32_t)level;
+			z->isal->level_buf = z->level_buf;
+			z->isal->level_buf_size = sizes[level];
+			z->isal->gzip_flag = IGZIP_GZIP;
+		} else {
+			z->zs = calloc(1, sizeof(*z->zs));
+			/* windowBits 16+15: a gzip wrapper with a zero mtime and no name. */
+			if (!z->zs ||
+			    deflateInit2(z->zs, level, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) !=
+				    Z_OK) {
+				free(z->zs);
+				z->zs = NULL;
+				layer_zout_free(z);
+				return sc_err_set(err, -ENOMEM, "cannot start zlib");
+			}
+		}
+		break;
+	case SNAP_COMPRESSION_ZSTD:
+		if (level < 0)
+			level = SNAP_ZSTD_LEVEL_DEFAULT;
+		if (level < 1 || level > 19) {
+			layer_zout_free(z);
+			return sc_err_set(err, -EINVAL, "zstd level %d is not 1-19", level);
+		}
+		z->zstd = ZSTD_createCStream();
+		if (!z->zstd || ZSTD_isError(ZSTD_initCStream(z->zstd, level))) {
+			layer_zout_free(z);
+			return sc_err_set(err, -ENOMEM, "cannot start zstd");
+		}
+		break;
+	default:
+		layer_zout_free(z);
+		return sc_err_set(err, -EINVAL, "unknown compression %d", (int)c);
+	}
+	*ret = z;
+	return 0;
+}
+
+static int
+zout_run(struct layer_zout *z, const void *data, size_t len, bool end, struct sc_err *err)
+{
+	int r;
+	switch (z->c) {
+	case SNAP_COMPRESSION_NONE:
+		if (len == 0)
+			return 0;
+		r = sc_sha256_update(z->hc, data, len);
+		if (r < 0)
+			return sc_err_set(err, r, "cannot hash layer");
+		z->out += len;
+		return z->sink(z->sink_arg, data, len, err);
+	case SNAP_COMPRESSION_GZIP:
+		if (z->isal) {
+			z->isal->next_in = (uint8_t *)data;
+			z->isal->avail_in = (uint32_t)len;
+			z->isal->end_of_stream = end;
+			do {
+				z->isal->next_out = z->buf;
+				z->isal->avail_out = LAYER_BUF_SIZE;
+				if (isal_deflate(z->isal) != COMP_OK)
+					return sc_err_set(err, -EIO, "gzip compression failed");
+				r = zout_emit(z, LAYER_BUF_SIZE - z->isal->avail_out, err);
+				if (r < 0)
+					return r;
+			} while (z->isal->avail_in > 0 ||
+				 (end && z->isal->internal_state.state != ZSTATE_END));
+			return 0;
+		}
+		z->zs->next_in = (Bytef *)data;
+		z->zs->avail_in = (uInt)len;
+		for (;;) {
+			z->zs->next_out = z->buf;
+			z->zs->avail_out = LAYER_BUF_SIZE;
+			int zr = deflate(z->zs, end ? Z_FINISH : Z_NO_FLUSH);
+			if (zr == Z_STREAM_ERROR)
+				return sc_err_set(err, -EIO, "gzip compression failed");
+			r = zout_emit(z, LAYER_BUF_SIZE - z->zs->avail_out, err);
+			if (r < 0)
+				return r;
+			if (end ? zr == Z_STREAM_END : z->zs->avail_in == 0)
+				return 0;
+		}
+	case SNAP_COMPRESSION_ZSTD: {
+		ZSTD_inBuffer in = {data, len, 0};
+		for (;;) {
+			ZSTD_outBuffer out = {z->buf, LAYER_BUF_SIZE, 0};
+			size_t left = ZSTD_compressStream2(z->zstd, &out, &in,
+							   end ? ZSTD_e_end : ZSTD_e_continue);
+			if (ZSTD_isError(left))
+				return sc_err_set(err, -EIO, "zstd compression failed: %s",
+						  ZSTD_getErrorName(left));
+			r = zout_emit(z, out.pos, err);
+			if (r < 0)
+				return r;
+			if (end ? left == 0 : in.pos == in.size)
+				return 0;
+		}
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+int
+layer_zout_write(struct layer_zout *z, const void *data, size_t len, struct sc_err *err)
+{
+	if (len == 0)
+		return 0;
+	int r = sc_sha256_update(z->hu, data, len);
+	if (r < 0)
+		return sc_err_set(err, r, "cannot hash layer");
+	z->in += len;
+	return zout_run(z, data, len, false, err);
+}
+
+int
+layer_zout_finish(struct layer_zout *z, char diff_id[SC_DIGEST_STR_LEN + 1],
+		  char digest[SC_DIGEST_STR_LEN + 1], uint64_t *ret_tar_size, uint64_t *ret_size,
+		  struct sc_err *err)
+{
+	int r = zout_run(z, NULL, 0, true, err);
+	if (r < 0)
+		return r;
+	if (sc_sha256_final(z->hu, diff_id) < 0 || sc_sha256_final(z->hc, digest) < 0)
+		return sc_err_set(err, -ENOMEM, "cannot hash layer");
+	if (ret_tar_size)
+		*ret_tar_size = z->in;
+	if (ret_size)
+		*ret_size = z->out;
+	return 0;
+}
+
+/* --- reader ------------------------------------------------------------- */
+
+struct layer_zin {
+	int fd;
+	enum snap_compression c;
+	snap_layer_sink_fn tee;
+	void *tee_arg;
+	struct sc_sha256 *hu;
+	uint8_t *in, *out;
+	const uint8_t *outp; /* where the last decompressed bytes are */
+	size_t in_pos, in_len;
+	bool in_eof;
+	bool done; /* the compressed stream ended */
+	struct inflate_state *isal;
+	ZSTD_DStream *zstd;
+	size_t zstd_last; /* last ZSTD_decompressStream() hint: 0 at a frame's end */
+};
+
+struct layer_zin *
+layer_zin_free(struct layer_zin *z)
+{
+	if (!z)
+		return NULL;
+	sc_sha256_free(z->hu);
+	free(z->in);
+	free(z->out);
+	free(z->isal);
+	ZSTD_freeDStream(z->zstd);
+	free(z);
+	return NULL;
+}
+
+/* Refills the input buffer; returns bytes now available, 0 at end of file. */
+static ssize_t
+zin_fill(struct layer_zin *z, struct sc_err *err)
+{
+	if (z->in_pos < z->in_len)
+		return (ssize_t)(z->in_len - z->in_pos);
+	if (z->in_eof)
+		return 0;
+	ssize_t n = SC_RETRY_EINTR(read(z->fd, z->in, LAYER_BUF_SIZE));
+	if (n < 0)
+		return sc_err_setsys(err, -errno, "cannot read layer");
+	if (n == 0) {
+		z->in_eof = true;
+		return 0;
+	}
+	if (z->tee) {
+		int r = z->tee(z->tee_arg, z->in, (size_t)n, err);
+		if (r < 0)
+			return r;
+	}
+	z->in_pos = 0;
+	z->in_len = (size_t)n;
+	return n;
+}
+
+int
+layer_zin_new(int fd, snap_layer_sink_fn tee, void *tee_arg, struct layer_zin **ret,
+	      struct sc_err *err)
+{
+	struct layer_zin *z = calloc(1, sizeof(*z));
+	if (!z)
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	z->fd = fd;
+	z->tee = tee;
+	z->tee_arg = tee_arg;
+	z->in = malloc(LAYER_BUF_SIZE);
+	z->out = malloc(LAYER_BUF_SIZE);
+	if (!z->in || !z->out || sc_sha256_new(&z->hu) < 0) {
+		layer_zin_free(z);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	/* Enough bytes to recognise the format (a short read is not the end). */
+	while (z->in_len < 6 && !z->in_eof) {
+		ssize_t n = SC_RETRY_EINTR(read(fd, z->in + z->in_len, LAYER_BUF_SIZE - z->in_len));
+		if (n < 0) {
+			int r = sc_err_setsys(err, -errno, "cannot read layer");
+			layer_zin_free(z);
+			return r;
+		}
+		if (n == 0)
+			z->in_eof = true;
+		z->in_len += (size_t)n;
+	}
+	if (tee && z->in_len > 0) {
+		int r = tee(tee_arg, z->in, z->in_len, err);
+		if (r < 0) {
+			layer_zin_free(z);
+			return r;
+		}
+	}
+	const char *foreign = foreign_compression(z->in, z->in_len);
+	if (foreign) {
+		layer_zin_free(z);
+		return sc_err_set(err, -EOPNOTSUPP,
+				  "layer is %s-compressed; only gzip, zstd and uncompressed tar "
+				  "are supported",
+				  foreign);
+	}
+	z->c = snap_compression_detect(z->in, z->in_len);
+	if (z->c == SNAP_COMPRESSION_GZIP) {
+		z->isal = calloc(1, sizeof(*z->isal));
+		if (!z->isal) {
+			layer_zin_free(z);
+			return sc_err_set(err, -ENOMEM, "out of memory");
+		}
+		isal_inflate_init(z->isal);
+		z->isal->crc_flag = ISAL_GZIP;
+	} else if (z->c == SNAP_COMPRESSION_ZSTD) {
+		z->zstd = ZSTD_createDStream();
+		if (!z->zstd || ZSTD_isError(ZSTD_initDStream(z->zstd))) {
+			layer_zin_free(z);
+			return sc_err_set(err, -ENOMEM, "cannot start zstd");
+		}
+		z->zstd_last = 1;
+	}
+	*ret = z;
+	return 0;
+}
+
+enum snap_compression
+layer_zin_compression(const struct layer_zin *z)
+{
+	return z->c;
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* After a gzip member ends: another member, zero padding, or the end. */
+static int
+gzip_next_member(struct layer_zin *z, struct sc_err *err)
+{
+	for (;;) {
+		ssize_t n = zin_fill(z, err);
+		if (n < 0)
+			return (int)n;
+		if (n == 0) {
+			z->done = true;
+			return 0;
+		}
+		const uint8_t *p = z->in + z->in_pos;
+		if (p[0] == 0x1f) {
+			isal_inflate_reset(z->isal);
+			z->isal->crc_flag = ISAL_GZIP;
+			return 1;
+		}
+		if (!all_zero(p, (size_t)n))
+			return sc_err_set(err, -EBADMSG, "layer has data after its gzip stream");
+		z->in_pos = z->in_len;
+	}
+}
+
+static ssize_t
+zin_decompress(struct layer_zin *z, struct sc_err *err)
+{
+	for (;;) {
+		if (z->done)
+			return 0;
+		ssize_t n = zin_fill(z, err);
+		if (n < 0)
+			return n;
+		switch (z->c) {
+		case SNAP_COMPRESSION_NONE:
+			if (n == 0) {
+				z->done = true;
+				return 0;
+			}
+			/* Hand out the input buffer itself: no copy. */
+			z->outp = z->in + z->in_pos;
+			z->in_pos = z->in_len;
+			return n;
+		case SNAP_COMPRESSION_GZIP: {
+			if (n == 0)
+				return sc_err_set(err, -EBADMSG,
+						  "truncated gzip stream: the layer ends before "
+						  "its compressed data does");
+			z->isal->next_in = z->in + z->in_pos;
+			z->isal->avail_in = (uint32_t)n;
+			z->outp = z->out;
+			z->isal->next_out = z->out;
+			z->isal->avail_out = LAYER_BUF_SIZE;
+			int ir = isal_inflate(z->isal);
+			if (ir != ISAL_DECOMP_OK)
+				return sc_err_set(err, -EBADMSG, "corrupt gzip stream (%s)",
+						  ir == ISAL_INCORRECT_CHECKSUM ? "bad checksum"
+										: "bad data");
+			z->in_pos = z->in_len - z->isal->avail_in;
+			size_t got = LAYER_BUF_SIZE - z->isal->avail_out;
+			if (z->isal->block_state == ISAL_BLOCK_FINISH) {
+				int r = gzip_next_member(z, err);
+				if (r < 0)
+					return r;
+			}
+			if (got > 0)
+				return (ssize_t)got;
+			break;
+		}
+		case SNAP_COMPRESSION_ZSTD: {
+			if (n == 0) {
+				if (z->zstd_last != 0)
+					return sc_err_set(err, -EBADMSG,
+							  "truncated zstd stream: the layer ends "
+							  "before its compressed data does");
+				z->done = true;
+				return 0;
+			}
+			ZSTD_inBuffer in = {z->in + z->in_pos, (size_t)n, 0};
+			ZSTD_outBuffer out = {z->out, LAYER_BUF_SIZE, 0};
+			z->outp = z->out;
+			size_t zr = ZSTD_decompressStream(z->zstd, &out, &in);
+			if (ZSTD_isError(zr))
+				return sc_err_set(err, -EBADMSG, "corrupt zstd stream: %s",
+						  ZSTD_getErrorName(zr));
+			z->zstd_last = zr;
+			z->in_pos += in.pos;
+			if (out.pos > 0)
+				return (ssize_t)out.pos;
+			break;
+		}
+		default:
+			return -EINVAL;
+		}
+	}
+}
+
+ssize_t
+layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err)
+{
+	ssize_t n = zin_decompress(z, err);
+	if (n > 0) {
+		int r = sc_sha256_update(z->hu, z->outp, (size_t)n);
+		if (r < 0)
+			return sc_err_set(err, r, "cannot hash layer");
+		*ret = z->outp;
+	}
+	return n;
+}
+
+int
+layer_zin_finish(struct layer_zin *z, char diff_id[SC_DIGEST_STR_LEN + 1], struct sc_err *err)
+{
+	const void *p;
+	ssize_t n;
+	while ((n = layer_zin_read(z, &p, err)) > 0)
+		;
+	if (n < 0)
+		return (int)n;
+	if (sc_sha256_final(z->hu, diff_id) < 0)
+		return sc_err_set(err, -ENOMEM, "cannot hash layer");
+	return 0;
+}

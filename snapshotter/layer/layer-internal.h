@@ -1,0 +1,55 @@
+/*
+ * What the layer files share: the compressing writer (tar bytes in, hashed
+ * before and after compression, compressed bytes out to a sink) and the
+ * decompressing reader (compressed bytes from an fd, optionally copied to a
+ * tee, tar bytes out, hashed). Both stream through fixed buffers, so memory
+ * does not grow with the layer.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "digest.h"
+#include "err.h"
+#include "layer.h"
+
+#define LAYER_BUF_SIZE (1u << 20)
+
+struct layer_zout;
+
+/* A writer that hashes, compresses with c at level (-1: default), hashes again and calls sink. */
+int layer_zout_new(enum snap_compression c, int level, snap_layer_sink_fn sink, void *sink_arg,
+		   struct layer_zout **ret, struct sc_err *err);
+int layer_zout_write(struct layer_zout *z, const void *data, size_t len, struct sc_err *err);
+/* Ends the stream; fills the digests and sizes. */
+int layer_zout_finish(struct layer_zout *z, char diff_id[SC_DIGEST_STR_LEN + 1],
+		      char digest[SC_DIGEST_STR_LEN + 1], uint64_t *ret_tar_size,
+		      uint64_t *ret_size, struct sc_err *err);
+/* NULL-safe; returns NULL. */
+struct layer_zout *layer_zout_free(struct layer_zout *z);
+
+struct layer_zin;
+
+/*
+ * A reader of fd that detects the compression from the first bytes. Every
+ * raw byte read also goes to tee (may be NULL) before it is decompressed.
+ */
+int layer_zin_new(int fd, snap_layer_sink_fn tee, void *tee_arg, struct layer_zin **ret,
+		  struct sc_err *err);
+enum snap_compression layer_zin_compression(const struct layer_zin *z);
+/*
+ * Points *ret at the next decompressed bytes and returns how many (0 at the
+ * end of the stream). The bytes stay valid until the next call.
+ * Errors: -EBADMSG corrupt or truncated stream, -EIO and other read errors.
+ */
+ssize_t layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err);
+/* Reads what is left (hashing it) and returns the diff id of the whole stream. */
+int layer_zin_finish(struct layer_zin *z, char diff_id[SC_DIGEST_STR_LEN + 1], struct sc_err *err);
+struct layer_zin *layer_zin_free(struct layer_zin *z);
+
+/* libarchive error -> -errno with the message recorded in err. */
+struct archive;
+int layer_archive_error(struct archive *a, int code, const char *what, struct sc_err *err);
