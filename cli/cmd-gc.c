@@ -329,20 +329,22 @@ static const char prune_usage[] =
 static int
 run_prune(struct snap_store *s, const struct gc_policy *pols, size_t n, struct gc_args *a)
 {
-	int lock = prune_lock(s, a->no_wait);
+	/* A dry run changes nothing, not even the lock file: it needs no lock. */
+	int lock = a->dry_run ? -EBADF : prune_lock(s, a->no_wait);
 	if (lock == -EWOULDBLOCK) {
 		if (!a->quiet)
 			cli_notice("another prune is running on '%s'; skipped (--no-wait)",
 				   snap_store_root(s));
 		return CLI_EXIT_OK;
 	}
-	if (lock < 0)
+	if (lock < 0 && lock != -EBADF)
 		return cli_error("prune: cannot lock '%s/prune.lock': %s", snap_store_root(s),
 				 sc_strerror(lock));
 	struct sc_err err = SC_ERR_INIT;
 	struct gc_prune_report rep = {0};
 	int r = gc_prune(s, pols, n, a->dry_run ? GC_PRUNE_DRY_RUN : 0, &rep, &err);
-	close(lock);
+	if (lock >= 0)
+		close(lock);
 	if (r < 0)
 		return cli_fail(&err, "prune");
 	print_prune(&rep, a);
@@ -410,7 +412,8 @@ print_policy(const struct gc_policy *p, size_t i, struct json_object *arr)
 							       : "id",
 		       p->filters[k].value);
 	if (p->keep_duration)
-		printf(" keep-duration=%" PRIu64 "h", (uint64_t)(p->keep_duration / 3600000000000ull));
+		printf(" keep-duration=%" PRIu64 "h",
+		       (uint64_t)(p->keep_duration / 3600000000000ull));
 	printf(" max-used=%s reserved=%s min-free=%s%s\n",
 	       p->max_used ? sc_size_format(p->max_used, buf[0], sizeof(buf[0])) : none,
 	       p->reserved ? sc_size_format(p->reserved, buf[1], sizeof(buf[1])) : none,
@@ -613,6 +616,11 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 	static const char *const headers[] = {"TYPE", "COUNT", "SIZE", "RECLAIMABLE", "SHARED"};
 	struct cli_table *t = cli_table_new(5, headers);
 	for (size_t i = 0; i < u.nrows; i++) {
+		/* the builder's cache types only once there are any */
+		bool core = !strcmp(u.rows[i].type, "regular") ||
+			    !strcmp(u.rows[i].type, "content") || !strcmp(u.rows[i].type, "image");
+		if (!core && !u.rows[i].count)
+			continue;
 		char count[32], size[32], rec[32], shared[32];
 		snprintf(count, sizeof(count), "%zu", u.rows[i].count);
 		const char *cells[] = {u.rows[i].type, count,
@@ -626,7 +634,7 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 			      ""};
 	cli_table_row(t, mrow);
 	if (u.other) {
-		const char *orow[] = {"in progress/trash", "",
+		const char *orow[] = {"tmp, ingest, trash", "",
 				      sc_size_format(u.other, other, sizeof(other)), "", ""};
 		cli_table_row(t, orow);
 	}

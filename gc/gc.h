@@ -108,6 +108,16 @@ struct gc_prune_report {
 void gc_prune_report_clear(struct gc_prune_report *r);
 
 /*
+ * The choice alone, on a loaded graph: applies policies in order and sets
+ * victim[i] for every node to delete (the chosen records and what only
+ * chosen images held). fs_avail is the file system's free space, for
+ * min-free. why (may be NULL) receives, per node, why a record that may go
+ * was kept (the caller frees each string). Marks g as a side effect.
+ */
+int gc_select(struct snap_gc_graph *g, const struct gc_policy *policies, size_t n,
+	      uint64_t fs_avail, bool *victim, char **why);
+
+/*
  * Applies policies in order and deletes what they choose (and what only
  * the chosen records held). With GC_PRUNE_DRY_RUN nothing changes.
  */

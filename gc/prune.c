@@ -253,20 +253,10 @@ select_policy(struct selection *sel, const struct gc_policy *p)
 }
 
 int
-gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicies, unsigned flags,
-	 struct gc_prune_report *ret, struct sc_err *err)
+gc_select(struct snap_gc_graph *g, const struct gc_policy *policies, size_t npolicies,
+	  uint64_t fs_avail, bool *victim, char **why)
 {
-	struct gc_prune_report rep = {0};
-	int r = snap_gc_graph_load(s, &rep.graph, err);
-	if (r < 0)
-		return r;
-	struct snap_gc_graph *g = &rep.graph;
-	snap_gc_graph_mark(g, NULL);
-
-	struct selection sel = {.g = g};
-	struct statvfs vfs;
-	if (statvfs(snap_store_root(s), &vfs) == 0)
-		sel.fs_avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	struct selection sel = {.g = g, .fs_avail = fs_avail};
 	size_t n = g->n + 1;
 	sel.in = calloc(n, sizeof(*sel.in));
 	sel.nin = calloc(n, sizeof(*sel.nin));
@@ -274,13 +264,13 @@ gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicie
 	sel.chosen = calloc(n, sizeof(bool));
 	sel.size = calloc(n, sizeof(uint64_t));
 	sel.why = calloc(n, sizeof(char *));
-	rep.victim = calloc(n, sizeof(bool));
-	rep.removed = calloc(n, sizeof(bool));
 	bool *dropped = calloc(n, sizeof(bool));
-	r = sel.in && sel.nin && sel.candidate && sel.chosen && sel.size && sel.why && rep.victim &&
-			    rep.removed && dropped
-		    ? 0
-		    : -ENOMEM;
+	bool *before = calloc(n, sizeof(bool));
+	int r = sel.in && sel.nin && sel.candidate && sel.chosen && sel.size && sel.why &&
+				dropped && before
+			? 0
+			: -ENOMEM;
+	snap_gc_graph_mark(g, NULL);
 	for (size_t i = 0; r >= 0 && i < g->n; i++) {
 		for (size_t k = 0; k < g->v[i].nout; k++) {
 			size_t to = g->v[i].out[k];
@@ -293,6 +283,9 @@ gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicie
 			p[sel.nin[to]++] = i;
 		}
 	}
+	bool any_all = false;
+	for (size_t k = 0; k < npolicies; k++)
+		any_all |= policies[k].all;
 	for (size_t i = 0; r >= 0 && i < g->n; i++) {
 		const struct snap_gc_node *nd = &g->v[i];
 		sel.size[i] = nd->size;
@@ -302,66 +295,76 @@ gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicie
 			sel.candidate[i] = !nd->reached;
 	}
 	/* An image is chosen as a whole with what it alone holds. */
-	for (size_t i = 0; r >= 0 && i < g->n; i++) {
-		if (g->v[i].type != SNAP_OBJ_IMAGE || !sel.candidate[i])
-			continue;
-		bool any_all = false;
-		for (size_t k = 0; k < npolicies; k++)
-			any_all |= policies[k].all;
-		if (any_all)
+	for (size_t i = 0; r >= 0 && any_all && i < g->n; i++)
+		if (g->v[i].type == SNAP_OBJ_IMAGE && sel.candidate[i])
 			sel.size[i] = image_exclusive_size(g, i, dropped);
-	}
 	for (size_t k = 0; r >= 0 && k < npolicies; k++)
 		r = select_policy(&sel, &policies[k]);
-	if (r < 0) {
-		sc_err_set(err, r, "out of memory");
-		goto out;
-	}
 
-	/* Victims: the choice, and whatever only chosen images held. */
+	if (r >= 0) {
+		/* Victims: the choice, and whatever only chosen images held. */
+		for (size_t i = 0; i < g->n; i++) {
+			victim[i] = sel.chosen[i];
+			dropped[i] = sel.chosen[i] && g->v[i].type == SNAP_OBJ_IMAGE;
+			before[i] = g->v[i].reached;
+		}
+		snap_gc_graph_mark(g, dropped);
+		for (size_t i = 0; i < g->n; i++)
+			if (before[i] && !g->v[i].reached && g->v[i].type != SNAP_OBJ_IMAGE)
+				victim[i] = true;
+		/* Back to the first marking, whose reasons the reports show. */
+		snap_gc_graph_mark(g, NULL);
+	}
 	for (size_t i = 0; i < g->n; i++) {
-		rep.victim[i] = sel.chosen[i];
-		dropped[i] = sel.chosen[i] && g->v[i].type == SNAP_OBJ_IMAGE;
-	}
-	bool *before = malloc(n * sizeof(bool));
-	if (!before) {
-		r = sc_err_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < g->n; i++)
-		before[i] = g->v[i].reached;
-	snap_gc_graph_mark(g, dropped);
-	for (size_t i = 0; i < g->n; i++)
-		if (before[i] && !g->v[i].reached && g->v[i].type != SNAP_OBJ_IMAGE)
-			rep.victim[i] = true;
-	/* Restore the reasons of the first marking for reports. */
-	snap_gc_graph_mark(g, NULL);
-	free(before);
-
-	for (size_t i = 0; i < g->n; i++)
-		if (rep.victim[i])
-			rep.would_free += g->v[i].size;
-
-	if (flags & GC_PRUNE_DRY_RUN)
-		memcpy(rep.removed, rep.victim, g->n * sizeof(bool));
-	else
-		r = snap_collect(s, g, rep.victim, rep.removed, &rep.result, err);
-	rep.why_kept = TAKE_PTR(sel.why);
-
-out:
-	for (size_t i = 0; i < g->n; i++)
 		free(sel.in ? sel.in[i] : NULL);
+		if (why && sel.why)
+			why[i] = TAKE_PTR(sel.why[i]);
+		else if (sel.why)
+			free(sel.why[i]);
+	}
 	free(sel.in);
 	free(sel.nin);
 	free(sel.candidate);
 	free(sel.chosen);
 	free(sel.size);
-	if (sel.why) {
-		for (size_t i = 0; i < g->n; i++)
-			free(sel.why[i]);
-		free(sel.why);
-	}
+	free(sel.why);
 	free(dropped);
+	free(before);
+	return r;
+}
+
+int
+gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicies, unsigned flags,
+	 struct gc_prune_report *ret, struct sc_err *err)
+{
+	struct gc_prune_report rep = {0};
+	int r = snap_gc_graph_load(s, &rep.graph, err);
+	if (r < 0)
+		return r;
+	struct snap_gc_graph *g = &rep.graph;
+	uint64_t avail = 0;
+	struct statvfs vfs;
+	if (statvfs(snap_store_root(s), &vfs) == 0)
+		avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	rep.victim = calloc(g->n + 1, sizeof(bool));
+	rep.removed = calloc(g->n + 1, sizeof(bool));
+	rep.why_kept = calloc(g->n + 1, sizeof(char *));
+	if (!rep.victim || !rep.removed || !rep.why_kept) {
+		gc_prune_report_clear(&rep);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	r = gc_select(g, policies, npolicies, avail, rep.victim, rep.why_kept);
+	if (r < 0) {
+		gc_prune_report_clear(&rep);
+		return sc_err_set(err, r, "out of memory");
+	}
+	for (size_t i = 0; i < g->n; i++)
+		if (rep.victim[i])
+			rep.would_free += g->v[i].size;
+	if (flags & GC_PRUNE_DRY_RUN)
+		memcpy(rep.removed, rep.victim, g->n * sizeof(bool));
+	else
+		r = snap_collect(s, g, rep.victim, rep.removed, &rep.result, err);
 	if (r < 0) {
 		gc_prune_report_clear(&rep);
 		return r;

@@ -54,8 +54,8 @@ snap_gc_graph_find(const struct snap_gc_graph *g, const char *name)
 	}
 }
 
-static int
-graph_index(struct snap_gc_graph *g)
+int
+snap_gc_graph_index(struct snap_gc_graph *g)
 {
 	size_t n = 16;
 	while (n < g->n * 2)
@@ -282,7 +282,7 @@ snap_gc_graph_load(struct snap_store *s, struct snap_gc_graph *ret, struct sc_er
 	if (r >= 0)
 		r = snap_txn_scan(&t, SNAP_DB_IMAGES, NULL, 0, load_image, &c);
 	if (r >= 0)
-		r = graph_index(&g);
+		r = snap_gc_graph_index(&g);
 	/* Parents: a child points at its parent, like a referrer at its referent. */
 	for (size_t i = 0; r >= 0 && i < c.nparents; i++) {
 		if (!c.parents[i])

@@ -72,6 +72,8 @@ struct snap_gc_graph {
 /* Loads every snapshot, blob, image, edge, lease and pin in one read transaction. */
 int snap_gc_graph_load(struct snap_store *s, struct snap_gc_graph *ret, struct sc_err *err);
 void snap_gc_graph_clear(struct snap_gc_graph *g);
+/* Rebuilds the name index after nodes were added by hand (tests build graphs so). */
+int snap_gc_graph_index(struct snap_gc_graph *g);
 /* Index of a node by "TYPE:NAME", or SIZE_MAX. */
 size_t snap_gc_graph_find(const struct snap_gc_graph *g, const char *name);
 /*
