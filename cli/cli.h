@@ -64,6 +64,7 @@ int cli_cmd_version(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_dockerfile(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_image(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_content(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_layer(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_prune(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_gc(struct cli_ctx *ctx, int argc, char **argv);

@@ -19,6 +19,7 @@ static const struct {
 	{"lease", cli_cmd_lease, "hold objects against garbage collection"},
 	{"image", cli_cmd_image, "import, export, list and remove images"},
 	{"content", cli_cmd_content, "blobs in the content store"},
+	{"layer", cli_cmd_layer, "diff snapshots into layers and apply layers"},
 	{"df", cli_cmd_df, "disk used by the store, per type"},
 	{"prune", cli_cmd_prune, "remove unreferenced records by policy (for cron)"},
 	{"gc", cli_cmd_gc, "remove what nothing reaches; run the configured policies"},

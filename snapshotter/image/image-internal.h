@@ -18,10 +18,17 @@ struct img_desc {
 	char media_type[256];
 	char digest[SC_DIGEST_STR_LEN + 1];
 	int64_t size;
-	char platform[128];    /* "os/arch[/variant]" or "" */
-	char ref_name[256];    /* org.opencontainers.image.ref.name or "" */
-	char image_name[256];  /* io.containerd.image.name or "" */
+	char platform[128];   /* "os/arch[/variant]" or "" */
+	char ref_name[256];   /* org.opencontainers.image.ref.name or "" */
+	char image_name[256]; /* io.containerd.image.name or "" */
 };
+
+static inline void
+img_json_putp(struct json_object **o)
+{
+	if (*o)
+		json_object_put(*o);
+}
 
 enum img_mt_kind {
 	IMG_MT_UNKNOWN,

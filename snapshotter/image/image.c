@@ -38,7 +38,8 @@ snap_image_name_validate(const char *name, struct sc_err *err)
 	for (const char *p = name; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return sc_err_set(err, -EINVAL,
-					  "image name '%s' holds a space or control character", name);
+					  "image name '%s' holds a space or control character",
+					  name);
 	return 0;
 }
 
@@ -117,7 +118,8 @@ rec_put(struct snap_txn *t, const struct snap_image_info *info)
 	struct sc_buf b = {0};
 	int r = rec_encode(info, &b);
 	if (r >= 0)
-		r = snap_txn_put(t, SNAP_DB_IMAGES, info->name, strlen(info->name), b.data, b.len, 0);
+		r = snap_txn_put(t, SNAP_DB_IMAGES, info->name, strlen(info->name), b.data, b.len,
+				 0);
 	else
 		snap_txn_fail(t, r);
 	sc_buf_free(&b);
@@ -206,7 +208,8 @@ snap_image_get(struct snap_store *s, const char *name, struct snap_image_info *r
 	r = rec_get(&t, name, ret);
 	snap_txn_end(&t);
 	if (r == -ENOENT)
-		return sc_err_set(err, r, "image '%s' does not exist; see 'snapctl image ls'", name);
+		return sc_err_set(err, r, "image '%s' does not exist; see 'snapctl image ls'",
+				  name);
 	return r;
 }
 
@@ -256,7 +259,8 @@ tag_write(struct snap_txn *t, void *arg)
 	struct snap_image_info info = {0};
 	int r = rec_get(t, op->src, &info);
 	if (r == -ENOENT)
-		return snap_txn_fail(t, sc_err_set(t->err, r, "image '%s' does not exist", op->src));
+		return snap_txn_fail(t,
+				     sc_err_set(t->err, r, "image '%s' does not exist", op->src));
 	if (r < 0)
 		return r;
 	free(info.name);
@@ -293,8 +297,8 @@ remove_write(struct snap_txn *t, void *arg)
 	int r = snap_txn_del(t, SNAP_DB_IMAGES, name, strlen(name));
 	if (r == -ENOENT)
 		return snap_txn_fail(
-			t, sc_err_set(t->err, r, "image '%s' does not exist; see 'snapctl image ls'",
-				      name));
+			t, sc_err_set(t->err, r,
+				      "image '%s' does not exist; see 'snapctl image ls'", name));
 	if (r < 0)
 		return r;
 	return name_edge(t, name, NULL);

@@ -68,8 +68,8 @@ img_json_parse(const char *buf, size_t len, const char *what, struct json_object
 		/* Trailing white space is fine; anything else is not. */
 		bool trailing_ok = o && je == json_tokener_success;
 		for (size_t i = used; trailing_ok && i < len; i++)
-			trailing_ok = buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' ||
-				      buf[i] == '\t';
+			trailing_ok =
+				buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t';
 		if (!trailing_ok) {
 			json_object_put(o);
 			return sc_err_set(err, -EINVAL, "%s is not valid JSON (%s)", what,
@@ -89,7 +89,8 @@ const char *
 img_json_str(struct json_object *o, const char *key)
 {
 	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
 }
@@ -114,8 +115,8 @@ img_desc_parse(struct json_object *o, const char *what, struct img_desc *ret, st
 	if (!digest || !sc_digest_valid(digest))
 		return sc_err_set(err, -EINVAL, "%s has no sha256 digest ('%.80s')", what,
 				  digest ? digest : "");
-	if (!json_object_object_get_ex(o, "size", &size) || !json_object_is_type(size, json_type_int) ||
-	    json_object_get_int64(size) < 0)
+	if (!json_object_object_get_ex(o, "size", &size) ||
+	    !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0)
 		return sc_err_set(err, -EINVAL, "%s has no valid size", what);
 	copy_str(d.media_type, sizeof(d.media_type), mt);
 	copy_str(d.digest, sizeof(d.digest), digest);
@@ -182,7 +183,8 @@ img_read_beneath(int dirfd, const char *path, size_t max, const char *what, char
 		if (fd == -ENOENT)
 			return sc_err_set(err, fd, "%s '%s' is missing", what, path);
 		if (fd == -EXDEV)
-			return sc_err_set(err, fd, "%s '%s' points outside the archive", what, path);
+			return sc_err_set(err, fd, "%s '%s' points outside the archive", what,
+					  path);
 		return sc_err_setsys(err, fd, "cannot open %s '%s'", what, path);
 	}
 	struct stat st;
@@ -201,8 +203,8 @@ img_read_beneath(int dirfd, const char *path, size_t max, const char *what, char
 		ssize_t n = SC_RETRY_EINTR(read(fd, buf + got, (size_t)st.st_size - got));
 		if (n <= 0) {
 			free(buf);
-			return sc_err_setsys(err, n < 0 ? -errno : -EIO, "cannot read %s '%s'", what,
-					     path);
+			return sc_err_setsys(err, n < 0 ? -errno : -EIO, "cannot read %s '%s'",
+					     what, path);
 		}
 		got += (size_t)n;
 	}

@@ -40,10 +40,10 @@
 #include "store-internal.h"
 #include "util.h"
 
-#define WH_PREFIX  ".wh."
-#define WH_META	   ".wh..wh."
-#define WH_OPAQUE  ".wh..wh..opq"
-#define OVL_OPAQUE "trusted.overlay.opaque"
+#define WH_PREFIX     ".wh."
+#define WH_META	      ".wh..wh."
+#define WH_OPAQUE     ".wh..wh..opq"
+#define OVL_OPAQUE    "trusted.overlay.opaque"
 #define RESOLVE_FLAGS (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
 static int
@@ -290,7 +290,8 @@ remove_existing(struct unpacker *u, int dfd, const char *base, const char *path)
 {
 	struct stat st;
 	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : sc_err_setsys(u->err, -errno, "cannot stat '%s'", path);
+		return errno == ENOENT ? 0
+				       : sc_err_setsys(u->err, -errno, "cannot stat '%s'", path);
 	int r = 0;
 	if (S_ISDIR(st.st_mode)) {
 		forget_parent(u); /* the cached folder may be inside */
@@ -330,7 +331,8 @@ set_xattrs(struct unpacker *u, struct archive_entry *e, int fd, const char *path
 static int
 set_owner_mode(struct unpacker *u, struct archive_entry *e, int fd, const char *path)
 {
-	if (u->root_user && fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0)
+	if (u->root_user &&
+	    fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0)
 		return sc_err_setsys(u->err, -errno, "cannot set the owner of '%s'", path);
 	/* After chown, which clears set-id bits. */
 	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
@@ -405,8 +407,7 @@ unpack_file(struct unpacker *u, struct archive_entry *e, int dfd, const char *ba
 }
 
 static int
-unpack_dir(struct unpacker *u, struct archive_entry *e, int dfd, const char *base,
-	   const char *path)
+unpack_dir(struct unpacker *u, struct archive_entry *e, int dfd, const char *base, const char *path)
 {
 	if (mkdirat(dfd, base, 0700) < 0) {
 		if (errno != EEXIST)
@@ -419,7 +420,8 @@ unpack_dir(struct unpacker *u, struct archive_entry *e, int dfd, const char *bas
 			if (r < 0)
 				return r;
 			if (mkdirat(dfd, base, 0700) < 0)
-				return sc_err_setsys(u->err, -errno, "cannot create folder '%s'", path);
+				return sc_err_setsys(u->err, -errno, "cannot create folder '%s'",
+						     path);
 		}
 	}
 	int fd = openat2_beneath(dfd, base, O_RDONLY | O_DIRECTORY, 0);
@@ -477,12 +479,12 @@ unpack_other(struct unpacker *u, struct archive_entry *e, int dfd, const char *b
 			tfd = fcntl(u->root_fd, F_DUPFD_CLOEXEC, 3);
 		}
 		if (tfd < 0)
-			return tfd == -ENOENT
-				       ? sc_err_set(u->err, -ENOENT,
-						    "hard link '%.200s' targets '%.200s', which is not "
-						    "in the layer",
-						    path, hl)
-				       : resolve_error(u, tfd, target);
+			return tfd == -ENOENT ? sc_err_set(u->err, -ENOENT,
+							   "hard link '%.200s' targets '%.200s', "
+							   "which is not "
+							   "in the layer",
+							   path, hl)
+					      : resolve_error(u, tfd, target);
 	}
 	_cleanup_close_ int tfd_c = tfd;
 	if (!hl && (type == AE_IFCHR || type == AE_IFBLK) && !u->root_user) {
@@ -494,27 +496,33 @@ unpack_other(struct unpacker *u, struct archive_entry *e, int dfd, const char *b
 		if (hl)
 			rc = linkat(tfd, tbase, dfd, base, 0);
 		else if (type == AE_IFLNK)
-			rc = symlinkat(archive_entry_symlink(e) ? archive_entry_symlink(e) : "", dfd,
-				       base);
+			rc = symlinkat(archive_entry_symlink(e) ? archive_entry_symlink(e) : "",
+				       dfd, base);
 		else if (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFIFO)
-			rc = mknodat(dfd, base, (type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO) | 0600,
+			rc = mknodat(dfd, base,
+				     (type == AE_IFCHR	 ? S_IFCHR
+				      : type == AE_IFBLK ? S_IFBLK
+							 : S_IFIFO) |
+					     0600,
 				     type == AE_IFIFO ? 0 : archive_entry_rdev(e));
 		else
 			return sc_err_set(u->err, -EOPNOTSUPP,
-					  "entry '%.200s' has a type a layer cannot hold (%o)", path,
-					  (unsigned)type);
+					  "entry '%.200s' has a type a layer cannot hold (%o)",
+					  path, (unsigned)type);
 		if (rc == 0)
 			break;
 		if (errno == ENOENT && hl)
-			return sc_err_set(u->err, -ENOENT,
-					  "hard link '%.200s' targets '%.200s', which is not in the "
-					  "layer",
-					  path, hl);
+			return sc_err_set(
+				u->err, -ENOENT,
+				"hard link '%.200s' targets '%.200s', which is not in the "
+				"layer",
+				path, hl);
 		if (errno == EPERM && hl)
-			return sc_err_set(u->err, -EPERM,
-					  "hard link '%.200s' targets '%.200s', which cannot be linked "
-					  "(a folder?)",
-					  path, hl);
+			return sc_err_set(
+				u->err, -EPERM,
+				"hard link '%.200s' targets '%.200s', which cannot be linked "
+				"(a folder?)",
+				path, hl);
 		if (errno != EEXIST || tries == 1)
 			return sc_err_setsys(u->err, -errno, "cannot create '%.200s'", path);
 		int r = remove_existing(u, dfd, base, path);
@@ -684,7 +692,8 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 	}
 	archive_read_support_format_tar(u.a);
 	if (archive_read_open(u.a, &u, NULL, read_cb, NULL) != ARCHIVE_OK)
-		r = u.cb_error ? u.cb_error : layer_archive_error(u.a, -EBADMSG, "layer is not a tar", err);
+		r = u.cb_error ? u.cb_error
+			       : layer_archive_error(u.a, -EBADMSG, "layer is not a tar", err);
 	while (r >= 0) {
 		struct archive_entry *e;
 		int ar = archive_read_next_header(u.a, &e);
@@ -693,8 +702,9 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 		if (ar == ARCHIVE_WARN) {
 			sc_debug("layer: %s", archive_error_string(u.a));
 		} else if (ar != ARCHIVE_OK) {
-			r = u.cb_error ? u.cb_error
-				       : layer_archive_error(u.a, -EBADMSG, "corrupt layer tar", err);
+			r = u.cb_error
+				    ? u.cb_error
+				    : layer_archive_error(u.a, -EBADMSG, "corrupt layer tar", err);
 			break;
 		}
 		r = unpack_entry(&u, e);
@@ -760,7 +770,8 @@ snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *n
 	bool overlay = strcmp(snap_store_driver_name(s), "overlay") == 0;
 	struct snap_layer_apply_result res = {0};
 	if (r >= 0)
-		r = snap_layer_unpack(fd, dfd, overlay, opts, tee ? tee_sink : NULL, tee, &res, err);
+		r = snap_layer_unpack(fd, dfd, overlay, opts, tee ? tee_sink : NULL, tee, &res,
+				      err);
 	if (r >= 0 && syncfs(dfd) < 0)
 		r = sc_err_setsys(err, -errno, "cannot sync '%s'", dir);
 	if (tee) {

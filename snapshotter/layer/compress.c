@@ -68,7 +68,10 @@ foreign_compression(const uint8_t *p, size_t len)
 {
 	if (len >= 3 && memcmp(p, "BZh", 3) == 0)
 		return "bzip2";
-	if (len >= 6 && memcmp(p, "\xfd" "7zXZ\0", 6) == 0)
+	if (len >= 6 && memcmp(p,
+			       "\xfd"
+			       "7zXZ\0",
+			       6) == 0)
 		return "xz";
 	return NULL;
 }
@@ -148,9 +151,9 @@ layer_zout_new(enum snap_compression c, int level, snap_layer_sink_fn sink, void
 			return sc_err_set(err, -EINVAL, "gzip level %d is not 0-9", level);
 		}
 		if (level <= ISAL_DEF_MAX_LEVEL) {
-			static const uint32_t sizes[] = {ISAL_DEF_LVL0_DEFAULT, ISAL_DEF_LVL1_DEFAULT,
-							 ISAL_DEF_LVL2_DEFAULT,
-							 ISAL_DEF_LVL3_DEFAULT};
+			static const uint32_t sizes[] = {
+				ISAL_DEF_LVL0_DEFAULT, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT,
+				ISAL_DEF_LVL3_DEFAULT};
 			z->isal = calloc(1, sizeof(*z->isal));
 			z->level_buf = malloc(sizes[level]);
 			if (!z->isal || !z->level_buf) {
@@ -165,9 +168,8 @@ layer_zout_new(enum snap_compression c, int level, snap_layer_sink_fn sink, void
 		} else {
 			z->zs = calloc(1, sizeof(*z->zs));
 			/* windowBits 16+15: a gzip wrapper with a zero mtime and no name. */
-			if (!z->zs ||
-			    deflateInit2(z->zs, level, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) !=
-				    Z_OK) {
+			if (!z->zs || deflateInit2(z->zs, level, Z_DEFLATED, 16 + 15, 8,
+						   Z_DEFAULT_STRATEGY) != Z_OK) {
 				free(z->zs);
 				z->zs = NULL;
 				layer_zout_free(z);

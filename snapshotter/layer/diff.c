@@ -40,12 +40,12 @@
 #include "store-internal.h"
 #include "util.h"
 
-#define WH_PREFIX     ".wh."
-#define WH_OPAQUE     ".wh..wh..opq"
-#define OVL_XATTR     "trusted.overlay."
-#define OVL_OPAQUE    "trusted.overlay.opaque"
+#define WH_PREFIX	     ".wh."
+#define WH_OPAQUE	     ".wh..wh..opq"
+#define OVL_XATTR	     "trusted.overlay."
+#define OVL_OPAQUE	     "trusted.overlay.opaque"
 #define XATTR_LIST_MAX_BYTES 65536
-#define MAX_DEPTH     1024 /* folders nested in a layer */
+#define MAX_DEPTH	     1024 /* folders nested in a layer */
 
 int
 layer_archive_error(struct archive *a, int code, const char *what, struct sc_err *err)
@@ -368,7 +368,8 @@ write_file(struct walker *w, int dfd, const char *name, const struct stat *st)
 		return r;
 	uint64_t left = (uint64_t)st->st_size;
 	while (left > 0) {
-		ssize_t n = SC_RETRY_EINTR(read(fd, w->buf, left < LAYER_BUF_SIZE ? left : LAYER_BUF_SIZE));
+		ssize_t n = SC_RETRY_EINTR(
+			read(fd, w->buf, left < LAYER_BUF_SIZE ? left : LAYER_BUF_SIZE));
 		if (n < 0)
 			return sc_err_setsys(w->err, -errno, "cannot read '%s'", path);
 		if (n == 0)
@@ -498,10 +499,12 @@ static bool
 xattrs_differ(int dfd, int pdfd, const char *name, bool dir)
 {
 	char a[4096], b[4096];
-	_cleanup_close_ int f1 = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
-						   (dir ? O_DIRECTORY : 0));
-	_cleanup_close_ int f2 = openat(pdfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
-						    (dir ? O_DIRECTORY : 0));
+	_cleanup_close_ int f1 =
+		openat(dfd, name,
+		       O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (dir ? O_DIRECTORY : 0));
+	_cleanup_close_ int f2 =
+		openat(pdfd, name,
+		       O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (dir ? O_DIRECTORY : 0));
 	if (f1 < 0 || f2 < 0)
 		return true;
 	ssize_t n1 = flistxattr(f1, a, sizeof(a)), n2 = flistxattr(f2, b, sizeof(b));
@@ -509,7 +512,8 @@ xattrs_differ(int dfd, int pdfd, const char *name, bool dir)
 		return true;
 	for (char *p = a; n1 > 0 && p < a + n1; p += strlen(p) + 1) {
 		char v1[1024], v2[1024];
-		ssize_t l1 = fgetxattr(f1, p, v1, sizeof(v1)), l2 = fgetxattr(f2, p, v2, sizeof(v2));
+		ssize_t l1 = fgetxattr(f1, p, v1, sizeof(v1)),
+			l2 = fgetxattr(f2, p, v2, sizeof(v2));
 		if (l1 != l2 || (l1 > 0 && memcmp(v1, v2, (size_t)l1) != 0))
 			return true;
 	}
@@ -568,23 +572,26 @@ walk_child(struct walker *w, int dfd, int pdfd, struct child *c, size_t plen)
 	int r;
 	if (S_ISDIR(c->st.st_mode)) {
 		if (w->depth + 1 > MAX_DEPTH)
-			return sc_err_set(w->err, -ELOOP, "'%.200s' is nested deeper than %d folders",
-					  w->path, MAX_DEPTH);
+			return sc_err_set(w->err, -ELOOP,
+					  "'%.200s' is nested deeper than %d folders", w->path,
+					  MAX_DEPTH);
 		int fd = openat(dfd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return sc_err_setsys(w->err, -errno, "cannot open folder '%s'", w->path);
 		_cleanup_close_ int pfd = -EBADF;
 		if (both && same_type) {
-			pfd = openat(pdfd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			pfd = openat(pdfd, c->name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (pfd < 0) {
 				close(fd);
-				return sc_err_setsys(w->err, -errno, "cannot open parent folder '%s'",
-						     w->path);
+				return sc_err_setsys(w->err, -errno,
+						     "cannot open parent folder '%s'", w->path);
 			}
 		}
 		struct pending_dir *d = &w->stack[++w->depth];
 		*d = (struct pending_dir){.plen = plen + nlen, .st = c->st, .fd = fd};
-		/* Written now unless it is unchanged in compare mode; then only with a change inside. */
+		/* Written now unless it is unchanged in compare mode; then only with a change
+		 * inside. */
 		r = 0;
 		if (!(both && same_type) || changed(dfd, pdfd, c))
 			r = flush_pending(w);
@@ -685,7 +692,8 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 	if (r >= 0) {
 		struct snap_layer_desc d = {.entries = w->entries};
 		r = layer_zout_finish(w->z, d.diff_id, d.digest, &d.tar_size, &d.size, err);
-		d.media_type = snap_compression_media_type(opts->compression, opts->oci_media_types);
+		d.media_type =
+			snap_compression_media_type(opts->compression, opts->oci_media_types);
 		if (r >= 0 && ret)
 			*ret = d;
 	}
@@ -753,8 +761,8 @@ snap_layer_diff(struct snap_store *s, const char *key, const struct snap_layer_d
 	if (r < 0)
 		return sc_err_prefix(err, r, "diff '%s'", key);
 	struct snap_layer_desc d;
-	r = snap_layer_write_tree(dir, parent && !overlay ? pdir : NULL, overlay, opts, content_sink,
-				  cw, &d, err);
+	r = snap_layer_write_tree(dir, parent && !overlay ? pdir : NULL, overlay, opts,
+				  content_sink, cw, &d, err);
 	if (r < 0) {
 		snap_content_abort(cw);
 		return sc_err_prefix(err, r, "diff '%s'", key);
