@@ -294,7 +294,11 @@ remove_existing(struct unpacker *u, int dfd, const char *base, const char *path)
 				       : sc_err_setsys(u->err, -errno, "cannot stat '%s'", path);
 	int r = 0;
 	if (S_ISDIR(st.st_mode)) {
-		forget_parent(u); /* the cached folder may be inside */
+		/* The cached folder may be inside what goes (never dfd itself: it is its parent).
+		 */
+		size_t pl = strlen(path);
+		if (strncmp(u->parent, path, pl) == 0 && (u->parent[pl] == '/' || !u->parent[pl]))
+			forget_parent(u);
 		r = sc_rm_rf_at(dfd, base);
 	} else if (unlinkat(dfd, base, 0) < 0) {
 		r = -errno;
@@ -459,11 +463,11 @@ unpack_other(struct unpacker *u, struct archive_entry *e, int dfd, const char *b
 	int tfd = -EBADF;
 	const char *tbase = NULL;
 	if (hl) {
-		int r = clean_path(u, hl, "hard link target", target);
-		if (r == -EXDEV && hl[0] == '/')
+		if (hl[0] == '/')
 			return sc_err_set(u->err, -EXDEV,
 					  "hard link '%.200s' targets '%.200s', outside the layer",
 					  path, hl);
+		int r = clean_path(u, hl, "hard link target", target);
 		if (r < 0)
 			return r;
 		if (r == 0)

@@ -1,0 +1,154 @@
+#!/bin/bash
+# One hostile input per run (the case is the first argument): each must be
+# refused with a one-line error, write nothing outside the store, and leave
+# the store exactly as it was.
+. "$SNAPCTL_TESTS_LIB/lib.sh"
+require_root
+CASE=${1:?usage: image-hostile.sh CASE}
+STORE="$TEST_TMP/store"
+OUT="$TEST_TMP/outside"
+mkdir -p "$OUT"
+H="$TEST_TMP/h"
+mkdir -p "$H"
+
+# A base snapshot, so "unchanged" has something to compare.
+snap snapshot prepare w >/dev/null
+snap snapshot commit base w
+passwd_sum=$(sha256sum /etc/passwd)
+state() {
+	snap snapshot ls --json | grep -E '"(key|kind|parent)"'
+	snap content ls --json | grep '"digest"' || true
+	snap image ls --json | grep '"name"' || true
+	ls -A "$STORE/snapshots" "$STORE/tmp" "$STORE/ingest" 2>/dev/null
+}
+state >"$TEST_TMP/before"
+
+# mktar FILE ENTRY...: ENTRY is TYPE:NAME[:ARG] (file:NAME[:DATA], dir:NAME,
+# sym:NAME:TARGET, link:NAME:TARGET, short:NAME:DECLARED, empty:COUNT).
+mktar() {
+	python3 - "$@" <<'PY'
+import io, sys, tarfile
+out, entries = sys.argv[1], sys.argv[2:]
+buf = io.BytesIO()
+tar = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
+for e in entries:
+    kind, rest = e.split(":", 1)
+    name, _, arg = rest.partition(":")
+    t = tarfile.TarInfo(name)
+    t.mode = 0o644
+    if kind == "file":
+        data = arg.encode()
+        t.size = len(data)
+        tar.addfile(t, io.BytesIO(data))
+    elif kind == "dir":
+        t.type, t.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(t)
+    elif kind in ("sym", "link"):
+        t.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+        t.linkname = arg
+        tar.addfile(t)
+    elif kind == "short":
+        t.size = int(arg)
+        tar.addfile(t, io.BytesIO(b"x" * t.size))
+    elif kind == "empty":
+        for i in range(int(name)):
+            t = tarfile.TarInfo("e/%06d" % i)
+            tar.addfile(t)
+tar.close()
+data = buf.getvalue()
+for e in entries:
+    if e.startswith("short:"):
+        # Cut the data: the header promises more than follows.
+        data = data[:512 * 3 + 100]
+open(out, "wb").write(data)
+PY
+}
+
+# An OCI layout holding one layer file; FIX adjusts it (python, with names m/c/l/idx).
+mklayout() {
+	local dir=$1 layer=$2 fix=${3:-}
+	python3 - "$dir" "$layer" "$fix" <<'PY'
+import hashlib, json, os, sys, tarfile, io
+d, layer_path, fix = sys.argv[1], sys.argv[2], sys.argv[3]
+sha = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+os.makedirs(d + "/blobs/sha256", exist_ok=True)
+def put(b):
+    open(d + "/blobs/sha256/" + sha(b)[7:], "wb").write(b)
+    return {"digest": sha(b), "size": len(b)}
+l = open(layer_path, "rb").read()
+diff_id = sha(l)
+c = json.dumps({"architecture": "amd64", "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+     "config": dict(put(c), mediaType="application/vnd.oci.image.config.v1+json"),
+     "layers": [dict(put(l), mediaType="application/vnd.oci.image.layer.v1.tar")]}
+exec(fix)
+mb = json.dumps(m).encode()
+md = put(mb)
+if "bad_manifest_digest" in fix:
+    # The manifest file's bytes change after its digest was taken.
+    open(d + "/blobs/sha256/" + md["digest"][7:], "wb").write(mb.replace(b"amd64", b"amd65") + b" ")
+idx = {"schemaVersion": 2, "manifests": [dict(md, mediaType="application/vnd.oci.image.manifest.v1+json",
+       annotations={"org.opencontainers.image.ref.name": "hostile"})]}
+open(d + "/index.json", "w").write(json.dumps(idx))
+open(d + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+}
+
+case "$CASE" in
+dotdot)
+	mktar "$H/l.tar" "file:../../../../../../../../../..$OUT/pwned:x"
+	expect_error 1 "climbs out with '\.\.'" snap layer apply "$H/l.tar" hostile --parent base ;;
+absolute)
+	mktar "$H/l.tar" "file:$OUT/pwned:x"
+	expect_error 1 "is an absolute path" snap layer apply "$H/l.tar" hostile --parent base ;;
+symlink-write)
+	mktar "$H/l.tar" "sym:esc:$OUT" "file:esc/pwned:x"
+	expect_error 1 "below a symlink" snap layer apply "$H/l.tar" hostile --parent base
+	mktar "$H/l2.tar" "sym:up:../../../../../../../../..$OUT" "file:up/pwned:x"
+	expect_error 1 "below a symlink" snap layer apply "$H/l2.tar" hostile2 --parent base ;;
+hardlink-passwd)
+	mktar "$H/l.tar" "link:pw:/etc/passwd"
+	expect_error 1 "outside the layer" snap layer apply "$H/l.tar" hostile --parent base
+	mktar "$H/l2.tar" "link:pw:../../../../../../../../../etc/passwd"
+	expect_error 1 "climbs out" snap layer apply "$H/l2.tar" hostile2 --parent base ;;
+symlink-loop)
+	mktar "$H/l.tar" "sym:a:b" "sym:b:a" "file:a/f:x"
+	expect_error 1 "below a symlink" snap layer apply "$H/l.tar" hostile --parent base ;;
+short-data)
+	mktar "$H/l.tar" "file:ok:x" "short:big:100000"
+	expect_error 1 "[Tt]runcated|corrupt" snap layer apply "$H/l.tar" hostile --parent base ;;
+truncated-gzip)
+	mktar "$H/l.tar" "file:a:$(head -c 3000 /dev/urandom | base64 -w0)"
+	gzip -c "$H/l.tar" >"$H/full.tgz"
+	head -c $(($(stat -c %s "$H/full.tgz") / 2)) "$H/full.tgz" >"$H/l.tgz"
+	expect_error 1 "truncated gzip" snap layer apply "$H/l.tgz" hostile --parent base ;;
+manifest-digest)
+	mktar "$H/l.tar" "file:a:x"
+	mklayout "$H/oci" "$H/l.tar" "bad_manifest_digest = 1"
+	expect_error 1 "manifest sha256:[0-9a-f]{64} does not match its digest" snap image import "$H/oci" ;;
+missing-blob)
+	mktar "$H/l.tar" "file:a:x"
+	mklayout "$H/oci" "$H/l.tar" 'os.unlink(d + "/blobs/sha256/" + m["layers"][0]["digest"][7:])'
+	expect_error 1 "layer sha256:[0-9a-f]{64} is missing from the archive" snap image import "$H/oci" ;;
+config-100m)
+	mktar "$H/l.tar" "file:a:x"
+	mklayout "$H/oci" "$H/l.tar" '
+big = b"{\"pad\":\"" + b"a" * (100 << 20) + b"\"}"
+m["config"] = dict(put(big), mediaType="application/vnd.oci.image.config.v1+json")'
+	expect_error 1 "config sha256:[0-9a-f]{64} is [0-9]+ bytes, over the limit" snap image import "$H/oci" ;;
+many-entries)
+	mktar "$H/l.tar" "empty:200000"
+	gzip -1 "$H/l.tar"
+	# Through an image import (the layer path is the same as layer apply's).
+	mklayout "$H/oci" "$H/l.tar.gz"
+	expect_error 1 "more than 100000 entries" snap image import "$H/oci" ;;
+*) fail "unknown case '$CASE'" ;;
+esac
+
+[ -z "$(ls -A "$OUT")" ] || fail "something was written outside: $(ls -A "$OUT")"
+[ "$(sha256sum /etc/passwd)" = "$passwd_sum" ] || fail "/etc/passwd changed"
+state >"$TEST_TMP/after"
+diff -u "$TEST_TMP/before" "$TEST_TMP/after" || fail "the store changed"
+check_store_consistent
+pass "$CASE: refused, nothing written outside, store unchanged"
