@@ -24,8 +24,9 @@ enum {
 struct cli_ctx {
 	const char *root;   /* --root, or NULL for the default */
 	const char *driver; /* --driver, or NULL for automatic */
+	const char *lease;  /* --lease: what this command creates is attached to it */
 	bool debug;
-	unsigned store_flags;     /* SNAP_STORE_* for cli_store() */
+	unsigned store_flags;	  /* SNAP_STORE_* for cli_store() */
 	struct snap_store *store; /* opened on first use by cli_store() */
 };
 

@@ -76,6 +76,11 @@ cli_store(struct cli_ctx *ctx)
 	const char *notice = snap_store_notice(ctx->store);
 	if (notice)
 		cli_notice("%s", notice);
+	if (ctx->lease && snap_store_use_lease(ctx->store, ctx->lease) < 0) {
+		ctx->store = snap_store_close(ctx->store);
+		cli_error("out of memory");
+		return NULL;
+	}
 	/* Before large writes, make room if the file system is under min-free. */
 	gc_auto_install(ctx->store);
 	return ctx->store;

@@ -33,11 +33,13 @@ static const struct {
 static void
 usage(FILE *out)
 {
-	fprintf(out, "Usage: snapctl [--root DIR] [--driver overlay|native] [--debug] COMMAND ...\n"
-		     "\n"
-		     "A layer store and image builder for Linux build hosts.\n"
-		     "\n"
-		     "Commands:\n");
+	fprintf(out,
+		"Usage: snapctl [--root DIR] [--driver overlay|native] [--lease ID] [--debug]\n"
+		"               COMMAND ...\n"
+		"\n"
+		"A layer store and image builder for Linux build hosts.\n"
+		"\n"
+		"Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out,
@@ -47,6 +49,8 @@ usage(FILE *out)
 		"                 $XDG_DATA_HOME/snapctl otherwise)\n"
 		"  --driver NAME  snapshot driver for a new store (default: overlay where it\n"
 		"                 mounts, else native)\n"
+		"  --lease ID     attach what this command creates to lease ID in the same\n"
+		"                 transaction (so a concurrent prune cannot take it)\n"
 		"  --debug        debug messages on stderr\n"
 		"\n"
 		"Run 'snapctl COMMAND --help' for a command's usage.\n");
@@ -56,9 +60,13 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"root", required_argument, NULL, 'r'}, {"driver", required_argument, NULL, 'd'},
-		{"debug", no_argument, NULL, 'D'},	{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	{0},
+		{"root", required_argument, NULL, 'r'},
+		{"driver", required_argument, NULL, 'd'},
+		{"debug", no_argument, NULL, 'D'},
+		{"lease", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
 	struct cli_ctx ctx = {0};
 	int c;
@@ -70,6 +78,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			ctx.driver = optarg;
+			break;
+		case 'l':
+			ctx.lease = optarg;
 			break;
 		case 'D':
 			ctx.debug = true;

@@ -71,27 +71,6 @@ problem_add(struct gc_check_report *rep, enum gc_problem_kind kind, const char *
 	return p;
 }
 
-/* Recounted totals, compared with the counters. */
-struct recount {
-	uint64_t kinds[_SNAP_KIND_MAX];
-	uint64_t committed_bytes, committed_inodes;
-	uint64_t blobs, blobs_bytes, blobs_disk;
-	uint64_t leases;
-};
-
-struct check_ctx {
-	struct snap_store *s;
-	struct gc_check_report *rep;
-	bool repair;
-	struct recount count;
-	/* records found missing their data, deleted on repair */
-	char **missing_snapshots;
-	size_t nmissing_snapshots;
-	char **bad_blobs;
-	size_t nbad_blobs;
-	int error;
-};
-
 static int
 strv_push(char ***v, size_t *n, const char *s)
 {
@@ -106,49 +85,16 @@ strv_push(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
-static int
-check_snapshot(const struct snap_info *info, void *arg)
-{
-	struct check_ctx *c = arg;
-	c->count.kinds[info->kind]++;
-	if (info->kind == SNAP_KIND_COMMITTED) {
-		c->count.committed_bytes += info->size;
-		c->count.committed_inodes += info->inodes;
-	}
-	char rel[64];
-	snap_snapshot_rel(rel, sizeof(rel), info->id);
-	struct stat st;
-	if (fstatat(c->s->root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	char what[SNAP_OBJ_NAME_MAX + 1];
-	snprintf(what, sizeof(what), "snapshot:%s", info->key);
-	problem_add(c->rep, GC_PROBLEM_MISSING_FOLDER, what, "record without its folder %s", rel);
-	return strv_push(&c->missing_snapshots, &c->nmissing_snapshots, info->key);
-}
-
-static int
-check_blob(const struct snap_blob_info *info, void *arg)
-{
-	struct check_ctx *c = arg;
-	c->count.blobs++;
-	c->count.blobs_bytes += info->size;
-	c->count.blobs_disk += info->disk;
-	struct sc_err e = SC_ERR_INIT;
-	int r = snap_content_verify(c->s, info->digest, &e);
-	if (r >= 0)
-		return 0;
-	char what[SNAP_OBJ_NAME_MAX + 1];
-	snprintf(what, sizeof(what), "blob:%s", info->digest);
-	problem_add(c->rep, r == -EBADMSG ? GC_PROBLEM_DAMAGED_BLOB : GC_PROBLEM_MISSING_FOLDER,
-		    what, "%s", sc_err_msg(&e));
-	return strv_push(&c->bad_blobs, &c->nbad_blobs, info->digest);
-}
+struct check_ctx {
+	struct snap_store *s;
+	struct gc_check_report *rep;
+	bool repair;
+};
 
 static int
 check_lease(const struct snap_lease *l, void *arg)
 {
 	struct check_ctx *c = arg;
-	c->count.leases++;
 	if (snap_lease_alive(l, sc_now_ns()))
 		return 0;
 	struct gc_problem *p = problem_add(
@@ -156,71 +102,181 @@ check_lease(const struct snap_lease *l, void *arg)
 		l->expires && sc_now_ns() >= l->expires ? "expired" : "its holder process is gone");
 	if (c->repair && p) {
 		struct sc_err e = SC_ERR_INIT;
-		if (snap_lease_delete(c->s, l->id, &e) >= 0) {
-			p->repaired = true;
-			c->count.leases--;
-		}
+		p->repaired = snap_lease_delete(c->s, l->id, &e) >= 0;
 	}
 	return 0;
 }
 
-/* Entries of a folder under ROOT whose names the records do not know. */
-static void
-check_orphans(struct check_ctx *c, const char *dir, bool blobs)
+/* Recounted totals, compared with the counters read in the same transaction. */
+struct recount {
+	uint64_t kinds[_SNAP_KIND_MAX];
+	uint64_t committed_bytes, committed_inodes;
+	uint64_t blobs, blobs_bytes, blobs_disk;
+	uint64_t leases;
+};
+
+struct seen_snapshot {
+	char *key;
+	uint64_t id;
+};
+
+struct scan_ctx {
+	struct recount count;
+	struct seen_snapshot *snaps;
+	size_t nsnaps;
+	char **blobs;
+	size_t nblobs;
+};
+
+static int
+scan_snapshot(const MDB_val *k, const MDB_val *v, void *arg)
 {
-	_cleanup_close_ int fd = openat(c->s->root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(TAKE_FD(fd)) : NULL;
-	struct dirent *de;
-	struct snap_txn t;
-	if (!d || snap_txn_begin_read(c->s->meta, &t, NULL) < 0)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		bool known;
-		if (blobs) {
-			char digest[SC_DIGEST_STR_LEN + 8];
-			snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
-			MDB_val v;
-			known = sc_digest_valid(digest) &&
-				snap_txn_get(&t, SNAP_DB_BLOBS, digest, strlen(digest), &v) == 0;
-		} else {
-			char *end;
-			unsigned long long id = strtoull(de->d_name, &end, 10);
-			uint8_t k[8];
-			sc_put_be64(k, id);
-			MDB_val v;
-			known = *end ||
-				id == 0 || /* not a name snapctl gives: never ours to touch */
-				snap_txn_get(&t, SNAP_DB_SNAPSHOT_IDS, k, 8, &v) == 0;
-		}
-		if (known)
-			continue;
-		char rel[PATH_MAX];
-		snprintf(rel, sizeof(rel), "%s/%s", dir, de->d_name);
-		struct gc_problem *p = problem_add(c->rep, GC_PROBLEM_ORPHAN_FOLDER, rel, "%s",
-						   "no record names it; the next open moves it "
-						   "to trash");
-		if (c->repair && p) {
-			/* Confirm under the writer lock (a prepare may be mid-rename). */
-			p->repaired = snap_store_trash(c->s, rel) >= 0;
-		}
+	struct scan_ctx *c = arg;
+	struct snap_info info;
+	int r = snap_snapshot_decode(k->mv_data, k->mv_size, v, &info);
+	if (r < 0)
+		return r;
+	c->count.kinds[info.kind]++;
+	if (info.kind == SNAP_KIND_COMMITTED) {
+		c->count.committed_bytes += info.size;
+		c->count.committed_inodes += info.inodes;
 	}
-	snap_txn_end(&t);
+	struct seen_snapshot *p = realloc(c->snaps, (c->nsnaps + 1) * sizeof(*p));
+	if (!p) {
+		snap_info_clear(&info);
+		return -ENOMEM;
+	}
+	c->snaps = p;
+	p[c->nsnaps].id = info.id;
+	p[c->nsnaps].key = TAKE_PTR(info.key);
+	c->nsnaps++;
+	snap_info_clear(&info);
+	return 0;
 }
+
+static int
+scan_blob(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct scan_ctx *c = arg;
+	struct snap_blob_info info;
+	int r = snap_blob_decode(k, v, &info);
+	if (r < 0)
+		return r;
+	c->count.blobs++;
+	c->count.blobs_bytes += info.size;
+	c->count.blobs_disk += info.disk;
+	r = strv_push(&c->blobs, &c->nblobs, info.digest);
+	snap_blob_info_clear(&info);
+	return r;
+}
+
+static int
+scan_lease(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	((struct scan_ctx *)arg)->count.leases++;
+	return 0;
+}
+
+static void
+scan_clear(struct scan_ctx *c)
+{
+	for (size_t i = 0; i < c->nsnaps; i++)
+		free(c->snaps[i].key);
+	free(c->snaps);
+	snap_strv_free(c->blobs, c->nblobs);
+	*c = (struct scan_ctx){0};
+}
+
+static const char *const counter_names[] = {
+	"snapshots.active",
+	"snapshots.view",
+	"snapshots.committed",
+	"snapshots.committed.bytes",
+	"snapshots.committed.inodes",
+	"blobs.count",
+	"blobs.bytes",
+	"blobs.disk",
+	"leases",
+};
+
+static void
+recount_values(const struct recount *c, uint64_t v[9])
+{
+	uint64_t vals[9] = {c->kinds[SNAP_KIND_ACTIVE],
+			    c->kinds[SNAP_KIND_VIEW],
+			    c->kinds[SNAP_KIND_COMMITTED],
+			    c->committed_bytes,
+			    c->committed_inodes,
+			    c->blobs,
+			    c->blobs_bytes,
+			    c->blobs_disk,
+			    c->leases};
+	memcpy(v, vals, sizeof(vals));
+}
+
+/* Records, counters and the recount, all from one read transaction. */
+static int
+scan_store(struct snap_store *s, struct scan_ctx *c, uint64_t have[9], struct sc_err *err)
+{
+	struct snap_txn t;
+	int r = snap_txn_begin_read(s->meta, &t, err);
+	if (r < 0)
+		return r;
+	r = snap_txn_scan(&t, SNAP_DB_SNAPSHOTS, NULL, 0, scan_snapshot, c);
+	if (r >= 0)
+		r = snap_txn_scan(&t, SNAP_DB_BLOBS, NULL, 0, scan_blob, c);
+	if (r >= 0)
+		r = snap_txn_scan(&t, SNAP_DB_LEASES, NULL, 0, scan_lease, c);
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(counter_names); i++)
+		have[i] = snap_txn_counter_get(&t, counter_names[i]);
+	snap_txn_end(&t);
+	if (r < 0)
+		return sc_err_setsys(err, r, "cannot read the store's records");
+	return 0;
+}
+
+struct counter_fix {
+	uint64_t want[9];
+};
+
+static int
+fix_counters(struct snap_txn *t, void *arg)
+{
+	struct scan_ctx c = {0};
+	/* Recount inside the writer's transaction: nothing can change under it. */
+	int r = snap_txn_scan(t, SNAP_DB_SNAPSHOTS, NULL, 0, scan_snapshot, &c);
+	if (r >= 0)
+		r = snap_txn_scan(t, SNAP_DB_BLOBS, NULL, 0, scan_blob, &c);
+	if (r >= 0)
+		r = snap_txn_scan(t, SNAP_DB_LEASES, NULL, 0, scan_lease, &c);
+	uint64_t want[9];
+	recount_values(&c.count, want);
+	scan_clear(&c);
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(counter_names); i++) {
+		uint64_t have = snap_txn_counter_get(t, counter_names[i]);
+		r = snap_txn_counter_add(t, counter_names[i], (int64_t)(want[i] - have));
+	}
+	return r < 0 ? snap_txn_fail(t, r) : r;
+}
+
+struct delete_list {
+	char **snapshots;
+	size_t nsnapshots;
+	char **blobs;
+	size_t nblobs;
+};
 
 static int
 delete_missing(struct snap_txn *t, void *arg)
 {
-	struct check_ctx *c = arg;
-	for (size_t i = 0; i < c->nmissing_snapshots; i++) {
+	struct delete_list *d = arg;
+	for (size_t i = 0; i < d->nsnapshots; i++) {
 		struct snap_info info = {0};
-		int r = snap_snapshot_get_txn(t, c->missing_snapshots[i], &info);
+		int r = snap_snapshot_get_txn(t, d->snapshots[i], &info);
 		if (r == -ENOENT)
 			continue;
 		if (r >= 0) {
-			/* Its children lose their parent's data too; they go first if they are also
-			 * broken. */
+			/* A parent with children stays; the children are reported too. */
 			r = snap_snapshot_has_children_txn(t, info.id);
 			if (r == 0)
 				r = snap_snapshot_delete_txn(t, &info);
@@ -231,9 +287,9 @@ delete_missing(struct snap_txn *t, void *arg)
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < c->nbad_blobs; i++) {
+	for (size_t i = 0; i < d->nblobs; i++) {
 		struct snap_blob_info info = {0};
-		int r = snap_blob_get_txn(t, c->bad_blobs[i], &info);
+		int r = snap_blob_get_txn(t, d->blobs[i], &info);
 		if (r == -ENOENT)
 			continue;
 		if (r >= 0)
@@ -245,109 +301,141 @@ delete_missing(struct snap_txn *t, void *arg)
 	return 0;
 }
 
-struct counter_fix {
-	const char *name;
-	uint64_t want;
-};
-
-static int
-fix_counters(struct snap_txn *t, void *arg)
+/* A record seen in the scan whose folder is missing: still so now? (A concurrent removal is not a
+ * problem.) */
+static bool
+snapshot_still_missing(struct snap_store *s, const struct seen_snapshot *seen)
 {
-	struct counter_fix *f = arg;
-	for (; f->name; f++) {
-		uint64_t have = snap_txn_counter_get(t, f->name);
-		int r = snap_txn_counter_add(t, f->name, (int64_t)(f->want - have));
-		if (r < 0)
-			return r;
+	struct snap_info info = {0};
+	if (snap_snapshot_stat(s, seen->key, &info, NULL) < 0)
+		return false;
+	bool same = info.id == seen->id;
+	snap_info_clear(&info);
+	if (!same)
+		return false;
+	char rel[64];
+	snap_snapshot_rel(rel, sizeof(rel), seen->id);
+	struct stat st;
+	return fstatat(s->root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode);
+}
+
+/* Entries of a folder under ROOT that no record names (re-checked against a fresh read). */
+static void
+check_orphans(struct snap_store *s, struct gc_check_report *rep, const char *dir, bool blobs)
+{
+	_cleanup_close_ int fd = openat(s->root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(TAKE_FD(fd)) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct snap_txn t;
+		if (snap_txn_begin_read(s->meta, &t, NULL) < 0)
+			return;
+		bool known;
+		MDB_val v;
+		if (blobs) {
+			char digest[SC_DIGEST_STR_LEN + 8];
+			snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
+			known = sc_digest_valid(digest) &&
+				snap_txn_get(&t, SNAP_DB_BLOBS, digest, strlen(digest), &v) == 0;
+		} else {
+			char *end;
+			unsigned long long id = strtoull(de->d_name, &end, 10);
+			uint8_t k[8];
+			sc_put_be64(k, id);
+			known = *end || id == 0 || /* not a name snapctl gives: never ours */
+				snap_txn_get(&t, SNAP_DB_SNAPSHOT_IDS, k, 8, &v) == 0;
+		}
+		snap_txn_end(&t);
+		if (known)
+			continue;
+		char rel[PATH_MAX];
+		snprintf(rel, sizeof(rel), "%s/%s", dir, de->d_name);
+		problem_add(rep, GC_PROBLEM_ORPHAN_FOLDER, rel, "%s",
+			    "no record names it; the next open moves it to trash");
 	}
-	return 0;
 }
 
 int
 gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct sc_err *err)
 {
 	struct gc_check_report rep = {0};
-	struct check_ctx c = {.s = s, .rep = &rep, .repair = repair};
-	int r = snap_snapshot_walk(s, NULL, check_snapshot, &c, err);
-	if (r >= 0)
-		r = snap_content_walk(s, check_blob, &c, err);
-	if (r >= 0)
-		r = snap_lease_walk(s, check_lease, &c, err);
-	if (r >= 0) {
-		check_orphans(&c, "snapshots", false);
-		check_orphans(&c, "blobs/sha256", true);
+	struct scan_ctx c = {0};
+	struct delete_list del = {0};
+	uint64_t have[9], want[9];
+	int r = scan_store(s, &c, have, err);
+	if (r < 0)
+		return r;
+
+	for (size_t i = 0; i < c.nsnaps && r >= 0; i++) {
+		if (!snapshot_still_missing(s, &c.snaps[i]))
+			continue;
+		char what[SNAP_OBJ_NAME_MAX + 1], rel[64];
+		snprintf(what, sizeof(what), "snapshot:%s", c.snaps[i].key);
+		snap_snapshot_rel(rel, sizeof(rel), c.snaps[i].id);
+		problem_add(&rep, GC_PROBLEM_MISSING_FOLDER, what, "record without its folder %s",
+			    rel);
+		r = strv_push(&del.snapshots, &del.nsnapshots, c.snaps[i].key);
 	}
-	if (r >= 0 && repair && (c.nmissing_snapshots || c.nbad_blobs)) {
-		r = snap_meta_write(s->meta, delete_missing, &c, err);
-		if (r >= 0) {
-			snap_meta_sync(s->meta);
-			for (size_t i = 0; i < rep.n; i++)
-				if (rep.v[i].kind == GC_PROBLEM_MISSING_FOLDER ||
-				    rep.v[i].kind == GC_PROBLEM_DAMAGED_BLOB)
-					rep.v[i].repaired = true;
-			for (size_t i = 0; i < c.nbad_blobs; i++) {
-				char rel[PATH_MAX];
-				snap_blob_rel(rel, sizeof(rel), c.bad_blobs[i]);
-				snap_store_trash(s, rel);
-			}
-			/* Recount after the deletions. */
-			c.count = (struct recount){0};
-			struct check_ctx c2 = {.s = s, .rep = &(struct gc_check_report){0}};
-			snap_snapshot_walk(s, NULL, check_snapshot, &c2, NULL);
-			snap_content_walk(s, check_blob, &c2, NULL);
-			snap_lease_walk(s, check_lease, &c2, NULL);
-			c.count = c2.count;
-			gc_check_report_clear(c2.rep);
-			snap_strv_free(c2.missing_snapshots, c2.nmissing_snapshots);
-			snap_strv_free(c2.bad_blobs, c2.nbad_blobs);
-		}
+	for (size_t i = 0; i < c.nblobs && r >= 0; i++) {
+		struct sc_err e = SC_ERR_INIT;
+		int v = snap_content_verify(s, c.blobs[i], &e);
+		struct snap_blob_info info = {0};
+		/* gone since the scan: removed by someone else, not a problem */
+		if (v >= 0 || snap_content_stat(s, c.blobs[i], &info, NULL) < 0)
+			continue;
+		snap_blob_info_clear(&info);
+		char what[SNAP_OBJ_NAME_MAX + 1];
+		snprintf(what, sizeof(what), "blob:%s", c.blobs[i]);
+		problem_add(&rep,
+			    v == -EBADMSG ? GC_PROBLEM_DAMAGED_BLOB : GC_PROBLEM_MISSING_FOLDER,
+			    what, "%s", sc_err_msg(&e));
+		r = strv_push(&del.blobs, &del.nblobs, c.blobs[i]);
+	}
+	if (r >= 0)
+		r = snap_lease_walk(s, check_lease,
+				    &(struct check_ctx){.s = s, .rep = &rep, .repair = repair},
+				    err);
+	if (r >= 0) {
+		check_orphans(s, &rep, "snapshots", false);
+		check_orphans(s, &rep, "blobs/sha256", true);
 	}
 
-	/* Counters against the recount. */
-	struct snap_store_counts have;
-	if (r >= 0)
-		r = snap_store_counts(s, &have, err);
-	struct counter_fix fixes[] = {
-		{"snapshots.active", c.count.kinds[SNAP_KIND_ACTIVE]},
-		{"snapshots.view", c.count.kinds[SNAP_KIND_VIEW]},
-		{"snapshots.committed", c.count.kinds[SNAP_KIND_COMMITTED]},
-		{"snapshots.committed.bytes", c.count.committed_bytes},
-		{"snapshots.committed.inodes", c.count.committed_inodes},
-		{"blobs.count", c.count.blobs},
-		{"blobs.bytes", c.count.blobs_bytes},
-		{"blobs.disk", c.count.blobs_disk},
-		{"leases", c.count.leases},
-		{NULL, 0},
-	};
-	uint64_t values[] = {have.snapshots[SNAP_KIND_ACTIVE],
-			     have.snapshots[SNAP_KIND_VIEW],
-			     have.snapshots[SNAP_KIND_COMMITTED],
-			     have.committed_bytes,
-			     have.committed_inodes,
-			     have.blobs,
-			     have.blobs_bytes,
-			     have.blobs_disk,
-			     have.leases};
+	recount_values(&c.count, want);
 	bool counters_off = false;
-	for (size_t i = 0; r >= 0 && fixes[i].name; i++) {
-		if (values[i] == fixes[i].want)
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(counter_names); i++) {
+		if (have[i] == want[i])
 			continue;
 		counters_off = true;
-		problem_add(&rep, GC_PROBLEM_COUNTER, fixes[i].name,
-			    "counter says %" PRIu64 ", a recount finds %" PRIu64, values[i],
-			    fixes[i].want);
+		problem_add(&rep, GC_PROBLEM_COUNTER, counter_names[i],
+			    "counter says %" PRIu64 ", a recount finds %" PRIu64, have[i], want[i]);
 	}
-	if (r >= 0 && counters_off && repair) {
-		r = snap_meta_write(s->meta, fix_counters, fixes, err);
+
+	if (r >= 0 && repair) {
+		if (del.nsnapshots || del.nblobs) {
+			r = snap_meta_write(s->meta, delete_missing, &del, err);
+			if (r >= 0)
+				r = snap_meta_sync(s->meta);
+			for (size_t i = 0; r >= 0 && i < del.nblobs; i++) {
+				char rel[PATH_MAX];
+				snap_blob_rel(rel, sizeof(rel), del.blobs[i]);
+				snap_store_trash(s, rel);
+			}
+		}
+		/* Counters last: the deletions above kept them exact, a recount makes them so. */
+		if (r >= 0 && (counters_off || del.nsnapshots || del.nblobs))
+			r = snap_meta_write(s->meta, fix_counters, NULL, err);
+		/* Orphans and dead processes' leftovers: the writer-locked cleanup of an open. */
+		if (r >= 0)
+			r = snap_store_cleanup(s, err);
 		for (size_t i = 0; r >= 0 && i < rep.n; i++)
-			if (rep.v[i].kind == GC_PROBLEM_COUNTER)
+			if (rep.v[i].kind != GC_PROBLEM_DEAD_LEASE)
 				rep.v[i].repaired = true;
 	}
 
 	/* trash/ last: repairs put things there, and emptying it is the last repair. */
 	if (r >= 0) {
-		if (repair)
-			snap_store_empty_trash(s);
 		_cleanup_close_ int fd =
 			openat(s->root_fd, "trash", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(TAKE_FD(fd)) : NULL;
@@ -360,8 +448,9 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 					       : "left by an interrupted deletion; the next "
 						 "open empties trash/");
 	}
-	snap_strv_free(c.missing_snapshots, c.nmissing_snapshots);
-	snap_strv_free(c.bad_blobs, c.nbad_blobs);
+	scan_clear(&c);
+	snap_strv_free(del.snapshots, del.nsnapshots);
+	snap_strv_free(del.blobs, del.nblobs);
 	if (r < 0) {
 		gc_check_report_clear(&rep);
 		return r;

@@ -280,7 +280,8 @@ gc_config_load(struct snap_store *s, struct gc_config *ret, struct sc_err *err)
 	if (!root || jerr != json_tokener_success) {
 		json_object_put(root);
 		return sc_err_set(err, -EINVAL, "config '%s' is not valid JSON: %s", path,
-				  json_tokener_error_desc(jerr));
+				  jerr == json_tokener_continue ? "it ends too early"
+								: json_tokener_error_desc(jerr));
 	}
 
 	struct gc_config c = {.auto_gc = true, .source = GC_SOURCE_CONFIG};

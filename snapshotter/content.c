@@ -260,6 +260,8 @@ commit_write(struct snap_txn *t, void *arg)
 		r = blob_put(t, &old);
 		snap_blob_info_clear(&old);
 		op->existed = true;
+		if (r >= 0)
+			r = snap_store_lease_txn(op->s, t, "blob", op->info.digest);
 		return r;
 	}
 	if (r != -ENOENT)
@@ -272,6 +274,8 @@ commit_write(struct snap_txn *t, void *arg)
 		r = snap_txn_counter_add(t, COUNTER_BLOBS_BYTES, (int64_t)op->info.size);
 	if (r >= 0)
 		r = snap_txn_counter_add(t, COUNTER_BLOBS_DISK, (int64_t)op->info.disk);
+	if (r >= 0)
+		r = snap_store_lease_txn(op->s, t, "blob", op->info.digest);
 	if (r < 0)
 		return r;
 	/* Last act: the complete file appears under its digest. */

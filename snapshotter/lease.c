@@ -191,6 +191,48 @@ struct ref_op {
 	bool add;
 };
 
+/* Writes or deletes the lease's entry for an object and its reverse entry together. */
+static int
+ref_change_txn(struct snap_txn *t, const char *id, const char *type, const char *name, bool add)
+{
+	struct sc_buf k = {0}, ok = {0};
+	int r = ref_key(&k, id, type, name);
+	if (r >= 0)
+		r = obj_key(&ok, type, name, id);
+	if (r < 0) {
+		sc_buf_free(&k);
+		sc_buf_free(&ok);
+		return snap_txn_fail(t, r);
+	}
+	if (add) {
+		r = snap_txn_put(t, SNAP_DB_LEASE_REFS, k.data, k.len, "", 0, 0);
+		if (r >= 0)
+			r = snap_txn_put(t, SNAP_DB_LEASE_OBJS, ok.data, ok.len, "", 0, 0);
+	} else {
+		r = snap_txn_del(t, SNAP_DB_LEASE_REFS, k.data, k.len);
+		if (r == -ENOENT)
+			r = sc_err_set(t->err, r, "%s '%s' is not attached to lease '%s'", type,
+				       name, id);
+		else if (r >= 0 && snap_txn_del(t, SNAP_DB_LEASE_OBJS, ok.data, ok.len) == -ENOENT)
+			r = 0;
+	}
+	sc_buf_free(&k);
+	sc_buf_free(&ok);
+	return r;
+}
+
+int
+snap_lease_attach_txn(struct snap_txn *t, const char *id, const char *type, const char *name)
+{
+	MDB_val v;
+	int r = snap_txn_get(t, SNAP_DB_LEASES, id, strlen(id), &v);
+	if (r == -ENOENT)
+		return snap_txn_fail(t, sc_err_set(t->err, r, "lease '%s' does not exist", id));
+	if (r < 0)
+		return r;
+	return ref_change_txn(t, id, type, name, true);
+}
+
 static int
 ref_write(struct snap_txn *t, void *arg)
 {
@@ -208,30 +250,7 @@ ref_write(struct snap_txn *t, void *arg)
 		if (r < 0)
 			return r;
 	}
-	struct sc_buf k = {0}, ok = {0};
-	r = ref_key(&k, op->id, op->type, op->name);
-	if (r >= 0)
-		r = obj_key(&ok, op->type, op->name, op->id);
-	if (r < 0) {
-		sc_buf_free(&k);
-		sc_buf_free(&ok);
-		return snap_txn_fail(t, r);
-	}
-	if (op->add) {
-		r = snap_txn_put(t, SNAP_DB_LEASE_REFS, k.data, k.len, "", 0, 0);
-		if (r >= 0)
-			r = snap_txn_put(t, SNAP_DB_LEASE_OBJS, ok.data, ok.len, "", 0, 0);
-	} else {
-		r = snap_txn_del(t, SNAP_DB_LEASE_REFS, k.data, k.len);
-		if (r == -ENOENT)
-			r = sc_err_set(t->err, r, "%s '%s' is not attached to lease '%s'", op->type,
-				       op->name, op->id);
-		else if (r >= 0 && snap_txn_del(t, SNAP_DB_LEASE_OBJS, ok.data, ok.len) == -ENOENT)
-			r = 0;
-	}
-	sc_buf_free(&k);
-	sc_buf_free(&ok);
-	return r;
+	return ref_change_txn(t, op->id, op->type, op->name, op->add);
 }
 
 static int

@@ -401,6 +401,8 @@ prepare_write(struct snap_txn *t, void *arg)
 	snap_info_clear(&parent);
 	if (r >= 0)
 		r = snap_txn_counter_add(t, kind_counters[op->kind], 1);
+	if (r >= 0)
+		r = snap_store_lease_txn(op->s, t, "snapshot", op->key);
 	if (r < 0)
 		return r;
 
@@ -499,6 +501,7 @@ snap_snapshot_prepare(struct snap_store *s, const char *key, const char *parent,
 }
 
 struct commit_op {
+	struct snap_store *s;
 	const char *name;
 	const char *key;
 	uint64_t id;
@@ -616,6 +619,8 @@ commit_write(struct snap_txn *t, void *arg)
 		r = snap_txn_counter_add(t, COUNTER_COMMITTED_BYTES, (int64_t)op->size);
 	if (r >= 0)
 		r = snap_txn_counter_add(t, COUNTER_COMMITTED_INODES, (int64_t)op->inodes);
+	if (r >= 0)
+		r = snap_store_lease_txn(op->s, t, "snapshot", op->name);
 	return r;
 }
 
@@ -645,7 +650,8 @@ snap_snapshot_commit(struct snap_store *s, const char *name, const char *key,
 		/* Measure once, here, outside any transaction (invariant 4). */
 		char dir[PATH_MAX];
 		snapshot_abs(s, dir, sizeof(dir), info.id);
-		struct commit_op op = {.name = name,
+		struct commit_op op = {.s = s,
+				       .name = name,
 				       .key = key,
 				       .id = info.id,
 				       .labels = labels,

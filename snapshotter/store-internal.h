@@ -51,6 +51,7 @@ struct snap_store {
 	pid_t pid;
 	uint64_t starttime;
 	unsigned seq; /* numbers this process's tmp/ folders */
+	char *lease;  /* objects this handle creates are attached to it (snap_store_use_lease) */
 	snap_space_hook_fn space_hook;
 	void *space_hook_arg;
 	bool in_space_hook;
@@ -88,6 +89,12 @@ int snap_ref_sources_txn(struct snap_txn *t, const char *to, char ***ret, size_t
 bool snap_is_pinned_txn(struct snap_txn *t, const char *obj);
 /* True if a lease that is alive at now_ns holds obj ("TYPE:NAME"). */
 bool snap_obj_leased_txn(struct snap_txn *t, const char *obj, uint64_t now_ns);
+/* Attaches an object to a lease in the caller's transaction. -ENOENT if no such lease. */
+int snap_lease_attach_txn(struct snap_txn *t, const char *id, const char *type, const char *name);
+/* Attaches a new object to the store handle's lease, if one is in use (no-op otherwise). */
+int snap_store_lease_txn(struct snap_store *s, struct snap_txn *t, const char *type,
+			 const char *name);
+
 /* Frees an array of strings and the array. */
 void snap_strv_free(char **v, size_t n);
 

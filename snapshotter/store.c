@@ -253,11 +253,29 @@ snap_store_close(struct snap_store *s)
 	if (!s)
 		return NULL;
 	snap_meta_close(s->meta);
+	free(s->lease);
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	free(s->root);
 	free(s);
 	return NULL;
+}
+
+int
+snap_store_use_lease(struct snap_store *s, const char *id)
+{
+	char *copy = NULL;
+	if (id && !(copy = strdup(id)))
+		return -ENOMEM;
+	free(s->lease);
+	s->lease = copy;
+	return 0;
+}
+
+int
+snap_store_lease_txn(struct snap_store *s, struct snap_txn *t, const char *type, const char *name)
+{
+	return s->lease ? snap_lease_attach_txn(t, s->lease, type, name) : 0;
 }
 
 void

@@ -7,7 +7,7 @@ require_root
 STORE="$TEST_TMP/store"
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
-snap version | grep -Eq '^snapctl [0-9]+\.[0-9]+\.[0-9]+$' || fail "version output"
+snap version | grep -Ec >/dev/null '^snapctl [0-9]+\.[0-9]+\.[0-9]+$' || fail "version output"
 [ "$(snap version --json | json 'd["version"]')" = "$(snap version | cut -d' ' -f2)" ] || fail "version --json"
 
 # prepare / mount / write / umount / commit, ctr's argument order
@@ -22,7 +22,7 @@ snap snapshot view a-view a
 
 # ls: table with a header, and JSON with the records
 snap snapshot ls >"$TEST_TMP/ls"
-head -n 1 "$TEST_TMP/ls" | grep -Eq '^KEY +PARENT +KIND' || fail "ls header: $(head -n 1 "$TEST_TMP/ls")"
+head -n 1 "$TEST_TMP/ls" | grep -Ec >/dev/null '^KEY +PARENT +KIND' || fail "ls header: $(head -n 1 "$TEST_TMP/ls")"
 grep -Eq '^b-work +a +active' "$TEST_TMP/ls" || fail "ls row for b-work: $(cat "$TEST_TMP/ls")"
 [ "$(snap snapshot ls --json | json 'len(d)')" = 3 ] || fail "ls --json count"
 [ "$(snap snapshot ls --kind view --json | json 'd[0]["key"]')" = a-view ] || fail "ls --kind view"
@@ -39,10 +39,10 @@ info=$(snap snapshot info a)
 [ "$(echo "$info" | json 'd["size"] > 0')" = True ] || fail "info size"
 
 # label: set, show, remove
-snap snapshot label a team=infra | grep -q '^team=infra$' || fail "label set"
+snap snapshot label a team=infra | grep -c >/dev/null '^team=infra$' || fail "label set"
 [ "$(snap snapshot label a --json | json 'd["team"]')" = infra ] || fail "label --json"
 snap snapshot label a team= >/dev/null
-snap snapshot label a | grep -q '^team=' && fail "label removal"
+snap snapshot label a | grep -c >/dev/null '^team=' && fail "label removal"
 expect_error 2 "not KEY=VALUE" snap snapshot label a novalue
 
 # usage: committed figures are the stored ones, active are measured
@@ -51,7 +51,7 @@ grep -Eq '^a +[0-9.]+ [KMG]?i?B +[0-9]+$' "$TEST_TMP/usage" || fail "usage row: 
 [ "$(snap snapshot usage --json a | json 'd[0]["size"]')" = "$(echo "$info" | json 'd["size"]')" ] || fail "usage --json"
 
 # mounts: mount(8) commands, or JSON specs
-snap snapshot mounts /target b-work | grep -Eq '^mount -t (overlay|none) .* /target -o ' || fail "mounts output"
+snap snapshot mounts /target b-work | grep -Ec >/dev/null '^mount -t (overlay|none) .* /target -o ' || fail "mounts output"
 [ "$(snap snapshot mounts --json b-work | json 'd[0]["type"]')" != "" ] || fail "mounts --json"
 expect_error 1 "is committed; mount a view" snap snapshot mounts a
 expect_error 1 "not a folder" snap snapshot mount b-work "$TEST_TMP/nowhere"
@@ -85,7 +85,7 @@ l=$(snap lease ls --json)
 [ "$(echo "$l" | json '[x for x in d if x["id"]=="mine"][0]["pid"]')" = $$ ] || fail "lease pid"
 [ "$(echo "$l" | json '[x for x in d if x["id"]=="mine"][0]["alive"]')" = True ] || fail "lease alive"
 [ "$(echo "$l" | json 'len([x for x in d if x["id"]=="mine"][0]["objects"])')" = 2 ] || fail "lease objects"
-snap lease ls | grep -Eq '^mine +.* alive +2$' || fail "lease ls table: $(snap lease ls)"
+snap lease ls | grep -Ec >/dev/null '^mine +.* alive +2$' || fail "lease ls table: $(snap lease ls)"
 # A lease held by a process that is gone is dead, and prune deletes it.
 sleep 60 &
 holder=$!
@@ -94,7 +94,7 @@ kill $holder; wait $holder 2>/dev/null || true
 [ "$(snap lease ls --json | json '[x for x in d if x["id"]=="gone"][0]["alive"]')" = False ] || fail "dead holder"
 snap lease create --id expired --expires 1s >/dev/null
 sleep 1.2
-snap lease prune | grep -q '^2 dead leases deleted$' || fail "lease prune"
+snap lease prune | grep -c >/dev/null '^2 dead leases deleted$' || fail "lease prune"
 snap lease rm "$id" mine
 [ "$(snap lease ls --json | json 'len(d)')" = 0 ] || fail "lease rm"
 expect_error 1 "does not exist" snap lease rm mine

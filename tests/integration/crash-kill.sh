@@ -34,7 +34,7 @@ complete_or_absent() {
 killed=0
 for i in $(seq 1 20); do
 	# Prepare: copying the tree, killed at a random moment within ~0.4 s.
-	snap snapshot prepare "p$i" base &
+	"$SNAPCTL" --root "$STORE" snapshot prepare "p$i" base &  # the process itself, so kill -9 hits it
 	pid=$!
 	sleep "0.$(( RANDOM % 400 + 1 ))" 2>/dev/null || sleep 0.1
 	kill -9 "$pid" 2>/dev/null && killed=$((killed + 1)) || true
@@ -42,7 +42,7 @@ for i in $(seq 1 20); do
 
 	# Commit: measuring and writing the record, killed at a random moment.
 	snap snapshot prepare "c$i" base
-	snap snapshot commit "c$i-done" "c$i" &
+	"$SNAPCTL" --root "$STORE" snapshot commit "c$i-done" "c$i" &
 	pid=$!
 	sleep "0.0$(( RANDOM % 60 ))"
 	kill -9 "$pid" 2>/dev/null || true

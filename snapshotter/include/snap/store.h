@@ -87,6 +87,15 @@ void snap_store_set_space_hook(struct snap_store *s, snap_space_hook_fn fn, void
 /* Calls the hook, if any (used by drivers and layer application). */
 void snap_store_before_write(struct snap_store *s, uint64_t bytes);
 
+/*
+ * From now on, every snapshot or blob this handle creates (prepare, view,
+ * commit, content) is attached to lease id in the same transaction that
+ * creates it, so a collector running at the same time can never take it in
+ * between: what containerd does with a lease in the request context. NULL
+ * stops. Creations fail with -ENOENT if the lease does not exist.
+ */
+int snap_store_use_lease(struct snap_store *s, const char *id);
+
 /* Moves ROOT/trash/ contents out of existence; returns how many entries went. */
 int snap_store_empty_trash(struct snap_store *s);
 
