@@ -9,7 +9,7 @@ PACKAGES="
 	libjson-c-dev libarchive-dev zlib1g-dev libzstd-dev libisal-dev
 	clang libclang-rt-14-dev clang-format
 	btrfs-progs xfsprogs e2fsprogs util-linux attr acl kmod
-	runc skopeo umoci busybox-static containerd docker-registry
+	runc skopeo umoci busybox-static containerd docker-registry pigz time
 "
 
 if [ "$(id -u)" != 0 ]; then

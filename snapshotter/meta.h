@@ -18,7 +18,11 @@
  *   refs_rev           the same edges, to || 0 || from: who points at an object
  *   lease_objs         "TYPE:NAME" || 0 || lease id -> "": which leases hold an object
  *   pins               "TYPE:NAME" -> ""                       (never pruned)
- *   images, cache:     filled by images and the builder cache.
+ *   images             name -> u8 version (1), str target digest (manifest or index),
+ *                      str target media type, str manifest digest (the platform's),
+ *                      str config digest, str platform, str top snapshot key,
+ *                      u64 created, u64 updated, u64 size, u32 layers  (see image/image.c)
+ *   cache:             filled by the builder cache.
  *
  * Transactions: struct snap_txn wraps an LMDB transaction with a sticky error.
  * After the first failure every call is a no-op that returns the same error,

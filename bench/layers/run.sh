@@ -1,0 +1,105 @@
+#!/bin/bash
+# Layer export and apply, timed against the shell pipelines they replace.
+#   export: snapctl layer diff (tar + gzip + both sha256, into the content store)
+#           vs tar -c | gzip -1 | sha256sum and tar -c | pigz -1 | sha256sum
+#   apply:  snapctl layer apply vs tar -xzf into an empty folder
+# The layer: FILES small files (1-16 KiB) plus two BIG files, half random
+# and half text so it compresses like real layers. Caches are dropped before
+# every timed run; peak memory comes from /usr/bin/time.
+# Runs on a fresh journaled ext4 loop image (BENCH_FS=host for the folder's own
+# file system): the host's unjournaled ext4 slows file creation after large
+# deletes (FACTS.md).
+# Usage: bench/layers/run.sh [FILES] [BIG_MIB] (default 20000 256). Needs root, pigz.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+FILES=${1:-20000}
+BIG=${2:-256}
+SNAPCTL=${SNAPCTL:-$PWD/build/cli/snapctl}
+[ -x "$SNAPCTL" ] || { echo "build snapctl first (ninja -C build)" >&2; exit 1; }
+for t in pigz /usr/bin/time; do
+	command -v "$t" >/dev/null || { echo "needs $t (scripts/setup.sh installs it)" >&2; exit 1; }
+done
+
+top=$(mktemp -d /var/tmp/snapctl-bench-layers.XXXXXX)
+work=$top
+cleanup() {
+	umount "$work/mnt" 2>/dev/null || true
+	[ -n "${loopdev:-}" ] && { umount "$top/fs" 2>/dev/null; losetup -d "$loopdev"; }
+	rm -rf "$top"
+}
+trap cleanup EXIT
+if [ "${BENCH_FS:-ext4}" = ext4 ]; then
+	truncate -s 12G "$top/fs.img"
+	mkfs.ext4 -q -F "$top/fs.img"
+	loopdev=$(losetup -f --show "$top/fs.img")
+	mkdir -p "$top/fs"
+	mount "$loopdev" "$top/fs"
+	work="$top/fs"
+fi
+fs=$(df -T "$work" | awk 'NR==2 {print $2}')
+
+S() { "$SNAPCTL" --root "$work/store" "$@"; }
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# timed NAME CMD...: wall seconds into T_NAME and peak RSS (KiB) into M_NAME.
+timed() {
+	local name=$1
+	shift
+	drop
+	/usr/bin/time -f "%e %M" -o "$work/time" "$@"
+	read -r t m <"$work/time"
+	printf -v "T_$name" '%s' "$t"
+	printf -v "M_$name" '%s' "$m"
+	printf '  %-28s %7.2f s  %7d KiB peak\n' "$name" "$t" "$m"
+}
+
+echo "layer: $FILES small files + 2 x $BIG MiB on $fs ($(nproc) CPUs)"
+S snapshot prepare build >/dev/null
+mkdir -p "$work/mnt"
+S snapshot mount build "$work/mnt"
+python3 - "$work/mnt" "$FILES" "$BIG" <<'PY'
+import os, random, sys
+root, n, big = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(1)
+words = [("".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 9)))).encode()
+         for _ in range(5000)]
+def chunk(size):
+    half = size // 2
+    text = b" ".join(rnd.choice(words) for _ in range(half // 5 + 1))[:half]
+    return text + os.urandom(size - half)
+for i in range(n):
+    d = os.path.join(root, "d%03d" % (i % 200), "s%02d" % (i % 7))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(chunk(rnd.randint(1024, 16384)))
+block = chunk(4 << 20)
+for name in ("big1", "big2"):
+    with open(os.path.join(root, name), "wb") as f:
+        for _ in range(big // 4):
+            f.write(block[:1 << 20] + os.urandom(1 << 20) + block[1 << 20:3 << 20])
+PY
+umount "$work/mnt"
+S snapshot commit layer build
+upper=$(S snapshot info layer | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+upper="$work/store/snapshots/$upper/fs"
+echo "  tree: $(du -sh --apparent-size "$upper" | cut -f1)"
+
+echo "export (diff + compress + hash)"
+timed snapctl_diff sh -c "\"$SNAPCTL\" --root \"$work/store\" layer diff layer >/dev/null"
+timed tar_gzip sh -c "tar -c -C '$upper' . | gzip -1 | sha256sum >/dev/null"
+timed tar_pigz sh -c "tar -c -C '$upper' . | pigz -1 | sha256sum >/dev/null"
+digest=$(S layer diff layer --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
+S content cat "$digest" >"$work/layer.tgz"
+gzip -t "$work/layer.tgz" && echo "  our layer is a standard gzip ($(du -h "$work/layer.tgz" | cut -f1));" \
+	"gzip -1 of the same tree: $(tar -c -C "$upper" . | gzip -1 | wc -c | numfmt --to=iec)"
+
+echo "apply (decompress + unpack)"
+timed snapctl_apply sh -c "\"$SNAPCTL\" --root \"$work/store\" layer apply \"$work/layer.tgz\" applied >/dev/null"
+mkdir -p "$work/untar"
+timed tar_xzf tar -xzf "$work/layer.tgz" -C "$work/untar"
+
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+echo "ratios (higher is better for snapctl)"
+echo "  export vs tar|gzip -1: $(ratio "$T_tar_gzip" "$T_snapctl_diff")x (goal >= 2)"
+echo "  export vs tar|pigz -1: $(ratio "$T_tar_pigz" "$T_snapctl_diff")x (goal >= 1)"
+echo "  apply vs tar -xzf:     $(ratio "$T_tar_xzf" "$T_snapctl_apply")x (goal >= 1.3)"
+echo "  peak memory: diff $((M_snapctl_diff / 1024)) MiB, apply $((M_snapctl_apply / 1024)) MiB (goal < 64)"
