@@ -6,6 +6,7 @@
  */
 #include "instructions.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,10 @@ bld_instr_kind_to_string(enum bld_instr_kind k)
 int
 bld_instr_kind_from_string(const char *s, enum bld_instr_kind *ret)
 {
+	/* The first letter rules out most names before a full comparison. */
 	for (unsigned i = 0; i < BLD_INSTR_MAX; i++)
-		if (strcasecmp(s, kind_names[i]) == 0) {
+		if (toupper((unsigned char)s[0]) == kind_names[i][0] &&
+		    strcasecmp(s, kind_names[i]) == 0) {
 			*ret = (enum bld_instr_kind)i;
 			return 0;
 		}

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct bld_arena;
 
@@ -23,6 +24,8 @@ struct bld_arena *bld_arena_new(void);
 struct bld_arena *bld_arena_free(struct bld_arena *a);
 /* Zeroed memory; NULL when out of memory. */
 void *bld_arena_alloc(struct bld_arena *a, size_t size);
+/* A copy of size bytes at src; NULL when out of memory. */
+void *bld_arena_memdup(struct bld_arena *a, const void *src, size_t size);
 char *bld_arena_strndup(struct bld_arena *a, const char *s, size_t len);
 char *bld_arena_strdup(struct bld_arena *a, const char *s);
 char *bld_arena_printf(struct bld_arena *a, const char *fmt, ...)
@@ -34,23 +37,40 @@ struct bld_str {
 	size_t len, cap;
 	bool oom; /* sticky: set once an append failed */
 };
-void bld_str_putn(struct bld_str *b, const char *s, size_t n);
 void bld_str_puts(struct bld_str *b, const char *s);
 void bld_str_put_rune(struct bld_str *b, uint32_t r);
 void bld_str_reset(struct bld_str *b);
 void bld_str_done(struct bld_str *b);
+/* bld_str_putn() when the buffer has to grow first. */
+void bld_str_grow_putn(struct bld_str *b, const char *s, size_t n);
 
-/* Inline: most text is appended a character at a time. */
+/* Inline: most appends are a few bytes into a buffer with room to spare. */
+static inline void
+bld_str_putn(struct bld_str *b, const char *s, size_t n)
+{
+	if (b->oom || b->len + n + 1 > b->cap) {
+		bld_str_grow_putn(b, s, n);
+		return;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
 static inline void
 bld_str_putc(struct bld_str *b, char c)
 {
-	if (b->oom || b->len + 2 > b->cap) {
-		bld_str_putn(b, &c, 1);
-		return;
-	}
-	b->s[b->len++] = c;
-	b->s[b->len] = '\0';
+	bld_str_putn(b, &c, 1);
 }
+
+/*
+ * bld_shell_word() into out, which is reset first: for a caller expanding
+ * many words into storage of its own, with one buffer for all of them.
+ */
+struct bld_shell;
+struct sc_err;
+int bld_shell_expand(const struct bld_shell *sh, const char *in, struct bld_str *out,
+		     struct sc_err *err);
 
 /* A growable array of strings, heap backed; strings are not owned. */
 struct bld_strv {
@@ -62,20 +82,6 @@ void bld_strv_push(struct bld_strv *sv, const char *s);
 void bld_strv_done(struct bld_strv *sv);
 
 #define BLD_RUNE_ERROR 0xFFFDu
-
-/*
- * Decodes one rune at s (len > 0) like Go's utf8.DecodeRune: an invalid or
- * truncated sequence yields BLD_RUNE_ERROR with width 1.
- */
-uint32_t bld_utf8_decode(const char *s, size_t len, size_t *ret_width);
-/* True when s[0..len) is valid UTF-8; *ret_bad gets the offset of the first bad byte. */
-bool bld_utf8_valid(const char *s, size_t len, size_t *ret_bad);
-
-/* Go's unicode.IsSpace, IsLetter, IsDigit, strconv.IsPrint. */
-bool bld_rune_is_space(uint32_t r);
-bool bld_rune_is_letter(uint32_t r);
-bool bld_rune_is_digit(uint32_t r);
-bool bld_rune_is_print(uint32_t r);
 
 /* ASCII whitespace as Go's regexp [\t\v\f\r ] sees it (no newline). */
 static inline bool
@@ -89,6 +95,44 @@ bld_is_ascii_space(char c)
 {
 	return bld_is_hspace(c) || c == '\n';
 }
+
+/* bld_utf8_decode() of a rune that is not ASCII. */
+uint32_t bld_utf8_decode_multibyte(const char *s, size_t len, size_t *ret_width);
+
+/*
+ * Decodes one rune at s (len > 0) like Go's utf8.DecodeRune: an invalid or
+ * truncated sequence yields BLD_RUNE_ERROR with width 1. Inline for ASCII,
+ * which is nearly all of a Dockerfile.
+ */
+static inline uint32_t
+bld_utf8_decode(const char *s, size_t len, size_t *ret_width)
+{
+	if ((unsigned char)s[0] < 0x80) {
+		*ret_width = 1;
+		return (unsigned char)s[0];
+	}
+	return bld_utf8_decode_multibyte(s, len, ret_width);
+}
+
+/* True when s[0..len) is valid UTF-8; *ret_bad gets the offset of the first bad byte. */
+bool bld_utf8_valid(const char *s, size_t len, size_t *ret_bad);
+
+/* bld_rune_is_space() of a rune that is not ASCII. */
+bool bld_rune_is_space_multibyte(uint32_t r);
+
+/* Go's unicode.IsSpace, inline for ASCII. */
+static inline bool
+bld_rune_is_space(uint32_t r)
+{
+	if (r < 0x80)
+		return bld_is_ascii_space((char)r);
+	return bld_rune_is_space_multibyte(r);
+}
+
+/* Go's unicode.IsLetter, IsDigit, strconv.IsPrint. */
+bool bld_rune_is_letter(uint32_t r);
+bool bld_rune_is_digit(uint32_t r);
+bool bld_rune_is_print(uint32_t r);
 
 /* Length of s after dropping trailing runes for which bld_rune_is_space() holds. */
 size_t bld_trim_right_len(const char *s, size_t len);

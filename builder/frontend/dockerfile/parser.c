@@ -38,6 +38,7 @@ struct parser {
 	const char *fn;
 	struct bld_df_warning *warnings;
 	size_t nwarnings, cap_warnings;
+	struct bld_str word; /* the word being read by parse_words() or extract_flags() */
 };
 
 struct span {
@@ -226,7 +227,7 @@ trim_continuation(const struct parser *p, struct span *l)
 struct args {
 	struct bld_strv v;
 	size_t *lens; /* byte lengths, only from JSON (strings may hold NUL) */
-	size_t nlens;
+	size_t nlens, cap_lens;
 	unsigned attrs;
 };
 
@@ -241,11 +242,12 @@ static int
 parse_words(struct parser *p, const char *rest, size_t len, struct bld_strv *out)
 {
 	enum { IN_SPACES, IN_WORD, IN_QUOTE } phase = IN_SPACES;
-	struct bld_str word = {0};
+	struct bld_str *word = &p->word;
 	uint32_t quote = 0;
 	bool blank_ok = false;
 	size_t pos = 0, w = 0;
 	uint32_t ch = 0;
+	bld_str_reset(word);
 	for (pos = 0; pos <= len; pos += w) {
 		if (pos != len)
 			ch = bld_utf8_decode(rest + pos, len - pos, &w);
@@ -261,16 +263,17 @@ parse_words(struct parser *p, const char *rest, size_t len, struct bld_strv *out
 			phase = IN_WORD;
 		}
 		if (pos == len) {
-			if (blank_ok || word.len > 0)
-				bld_strv_push(out, adup(p, word.s ? word.s : "", word.len));
+			if (blank_ok || word->len > 0)
+				bld_strv_push(out, adup(p, word->s ? word->s : "", word->len));
 			break;
 		}
 		if (phase == IN_WORD) {
 			if (space) {
 				phase = IN_SPACES;
-				if (blank_ok || word.len > 0)
-					bld_strv_push(out, adup(p, word.s ? word.s : "", word.len));
-				bld_str_reset(&word);
+				if (blank_ok || word->len > 0)
+					bld_strv_push(out,
+						      adup(p, word->s ? word->s : "", word->len));
+				bld_str_reset(word);
 				blank_ok = false;
 				continue;
 			}
@@ -282,11 +285,11 @@ parse_words(struct parser *p, const char *rest, size_t len, struct bld_strv *out
 			if (ch == (unsigned char)p->esc) {
 				if (pos + w == len)
 					continue;
-				bld_str_putn(&word, rest + pos, w);
+				bld_str_putn(word, rest + pos, w);
 				pos += w;
 				ch = bld_utf8_decode(rest + pos, len - pos, &w);
 			}
-			bld_str_putn(&word, rest + pos, w);
+			bld_str_putn(word, rest + pos, w);
 			continue;
 		}
 		/* IN_QUOTE */
@@ -297,15 +300,13 @@ parse_words(struct parser *p, const char *rest, size_t len, struct bld_strv *out
 				phase = IN_WORD;
 				continue;
 			}
-			bld_str_putn(&word, rest + pos, w);
+			bld_str_putn(word, rest + pos, w);
 			pos += w;
 			ch = bld_utf8_decode(rest + pos, len - pos, &w);
 		}
-		bld_str_putn(&word, rest + pos, w);
+		bld_str_putn(word, rest + pos, w);
 	}
-	bool oom = word.oom;
-	bld_str_done(&word);
-	return oom || out->oom ? -ENOMEM : 0;
+	return word->oom || out->oom ? -ENOMEM : 0;
 }
 
 /* Splits on runs of [\t\v\f\r ] like Go's regexp.Split; n == 2 stops after the first cut. */
@@ -592,12 +593,16 @@ parse_json(struct parser *p, const char *rest, size_t len, struct args *a, enum 
 		bld_str_reset(&s);
 		i = json_string(rest, len, i, &s);
 		bld_strv_push(&a->v, adup(p, s.s ? s.s : "", s.len));
-		size_t *nl = realloc(a->lens, (a->nlens + 1) * sizeof(size_t));
-		if (!nl) {
-			bld_str_done(&s);
-			return -ENOMEM;
+		if (a->nlens == a->cap_lens) {
+			size_t cap = a->cap_lens ? 2 * a->cap_lens : 8;
+			size_t *nl = realloc(a->lens, cap * sizeof(size_t));
+			if (!nl) {
+				bld_str_done(&s);
+				return -ENOMEM;
+			}
+			a->lens = nl;
+			a->cap_lens = cap;
 		}
-		a->lens = nl;
 		a->lens[a->nlens++] = s.len;
 		i = json_ws(rest, len, i);
 		if (i < len && rest[i] == ',')
@@ -732,10 +737,11 @@ extract_flags(struct parser *p, const char *line, size_t len, struct bld_strv *f
 	      size_t *ret_rest)
 {
 	enum { IN_SPACES, IN_WORD, IN_QUOTE } phase = IN_SPACES;
-	struct bld_str word = {0};
+	struct bld_str *word = &p->word;
 	char quote = 0;
 	bool blank_ok = false;
 	int r = 0;
+	bld_str_reset(word);
 	*ret_rest = len;
 	for (size_t pos = 0; pos <= len; pos++) {
 		char ch = pos < len ? line[pos] : 0;
@@ -751,22 +757,22 @@ extract_flags(struct parser *p, const char *line, size_t len, struct bld_strv *f
 			phase = IN_WORD;
 		}
 		if (pos == len) {
-			bool dashdash = word.len == 2 && memcmp(word.s, "--", 2) == 0;
-			if (!dashdash && (blank_ok || word.len > 0))
-				bld_strv_push(flags, adup(p, word.s ? word.s : "", word.len));
+			bool dashdash = word->len == 2 && memcmp(word->s, "--", 2) == 0;
+			if (!dashdash && (blank_ok || word->len > 0))
+				bld_strv_push(flags, adup(p, word->s ? word->s : "", word->len));
 			break;
 		}
 		if (phase == IN_WORD) {
 			if (bld_is_ascii_space(ch)) {
 				phase = IN_SPACES;
-				if (word.len == 2 && memcmp(word.s, "--", 2) == 0) {
+				if (word->len == 2 && memcmp(word->s, "--", 2) == 0) {
 					*ret_rest = pos;
 					goto out;
 				}
-				if (blank_ok || word.len > 0)
+				if (blank_ok || word->len > 0)
 					bld_strv_push(flags,
-						      adup(p, word.s ? word.s : "", word.len));
-				bld_str_reset(&word);
+						      adup(p, word->s ? word->s : "", word->len));
+				bld_str_reset(word);
 				blank_ok = false;
 				continue;
 			}
@@ -782,7 +788,7 @@ extract_flags(struct parser *p, const char *line, size_t len, struct bld_strv *f
 				pos++;
 				ch = line[pos];
 			}
-			bld_str_putc(&word, ch);
+			bld_str_putc(word, ch);
 			continue;
 		}
 		if (ch == quote) {
@@ -797,12 +803,11 @@ extract_flags(struct parser *p, const char *line, size_t len, struct bld_strv *f
 			pos++;
 			ch = line[pos];
 		}
-		bld_str_putc(&word, ch);
+		bld_str_putc(word, ch);
 	}
 out:
-	if (word.oom || flags->oom)
+	if (word->oom || flags->oom)
 		r = -ENOMEM;
-	bld_str_done(&word);
 	return r;
 }
 
@@ -905,22 +910,20 @@ new_node(struct parser *p, const char *line, size_t len, unsigned depth, struct 
 	}
 
 	if (flags.n) {
-		const char **f = bld_arena_alloc(p->a, flags.n * sizeof(char *));
+		const char **f = bld_arena_memdup(p->a, flags.v, flags.n * sizeof(char *));
 		if (!f) {
 			r = -ENOMEM;
 			goto out;
 		}
-		memcpy(f, flags.v, flags.n * sizeof(char *));
 		node->flags = f;
 		node->nflags = flags.n;
 	}
 	if (a.v.n) {
-		const char **v = bld_arena_alloc(p->a, a.v.n * sizeof(char *));
+		const char **v = bld_arena_memdup(p->a, a.v.v, a.v.n * sizeof(char *));
 		if (!v) {
 			r = -ENOMEM;
 			goto out;
 		}
-		memcpy(v, a.v.v, a.v.n * sizeof(char *));
 		node->args = v;
 		node->nargs = a.v.n;
 		size_t *lens = bld_arena_alloc(p->a, a.v.n * sizeof(size_t));
@@ -1031,7 +1034,8 @@ read_heredocs(struct parser *p, const char *line, struct bld_df_node *node, unsi
 	/* BuildKit ignores a line its lexer cannot split: then there is no heredoc. */
 	if (bld_shell_process(&sh, line, &words, &ignored) < 0)
 		return 0;
-	struct bld_df_heredoc *docs = NULL;
+	/* Gathered here, then copied to the arena at their exact count. */
+	struct bld_df_heredoc docs[BLD_DF_MAX_HEREDOCS];
 	size_t ndocs = 0;
 	int r = 0;
 	for (size_t i = 0; i < words.nwords; i++) {
@@ -1047,14 +1051,6 @@ read_heredocs(struct parser *p, const char *line, struct bld_df_node *node, unsi
 			r = sc_err_set(p->err, -E2BIG, "more than %u heredocs in one instruction",
 				       BLD_DF_MAX_HEREDOCS);
 			goto out;
-		}
-		if (!docs) {
-			docs = bld_arena_alloc(p->a, BLD_DF_MAX_HEREDOCS * sizeof(*docs));
-			if (!docs) {
-				free((char *)h.name);
-				r = -ENOMEM;
-				goto out;
-			}
 		}
 		const char *name = bld_arena_strdup(p->a, h.name);
 		free((char *)h.name);
@@ -1109,8 +1105,14 @@ read_heredocs(struct parser *p, const char *line, struct bld_df_node *node, unsi
 			goto out;
 		}
 	}
-	node->heredocs = docs;
-	node->nheredocs = ndocs;
+	if (ndocs) {
+		node->heredocs = bld_arena_memdup(p->a, docs, ndocs * sizeof(*docs));
+		if (!node->heredocs) {
+			r = -ENOMEM;
+			goto out;
+		}
+		node->nheredocs = ndocs;
+	}
 out:
 	bld_shell_result_free(&words);
 	return r;
@@ -1121,9 +1123,8 @@ out:
 static int
 parse_all(struct parser *p)
 {
-	struct bld_strv ignored = {0};
-	(void)ignored;
-	struct bld_df_node *nodes = NULL;
+	/* Grown on the heap, then copied to the arena at its exact size. */
+	_cleanup_free_ struct bld_df_node *nodes = NULL;
 	size_t nnodes = 0, cap = 0;
 	struct bld_str line = {0};
 	int r = 0;
@@ -1199,13 +1200,11 @@ parse_all(struct parser *p)
 		}
 		if (nnodes == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
-			struct bld_df_node *nn = bld_arena_alloc(p->a, ncap * sizeof(*nn));
+			struct bld_df_node *nn = realloc(nodes, ncap * sizeof(*nn));
 			if (!nn) {
 				r = -ENOMEM;
 				break;
 			}
-			if (nnodes)
-				memcpy(nn, nodes, nnodes * sizeof(*nn));
 			nodes = nn;
 			cap = ncap;
 		}
@@ -1217,7 +1216,7 @@ parse_all(struct parser *p)
 				sc_err_prefix(p->err, r, "%s:%u", p->fn, start);
 			break;
 		}
-		if (can_contain_heredoc(node) && strstr(ltext, "<<")) {
+		if (strstr(ltext, "<<") && can_contain_heredoc(node)) {
 			r = read_heredocs(p, ltext, node, start);
 			if (r < 0) {
 				if (r != -ENOMEM && !strstr(sc_err_msg(p->err), "unterminated"))
@@ -1237,7 +1236,9 @@ parse_all(struct parser *p)
 				  "%s:%u: file with no instructions; a Dockerfile needs at least a "
 				  "FROM line",
 				  p->fn, p->line ? p->line : 1);
-	p->df->nodes = nodes;
+	p->df->nodes = bld_arena_memdup(p->a, nodes, nnodes * sizeof(*nodes));
+	if (!p->df->nodes)
+		return -ENOMEM;
 	p->df->nnodes = nnodes;
 	return 0;
 }
@@ -1270,6 +1271,7 @@ bld_dockerfile_parse(const char *data, size_t len, const char *filename,
 		.fn = fn,
 	};
 	int r = df->filename ? parse_all(&p) : -ENOMEM;
+	bld_str_done(&p.word);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			sc_err_set(err, r, "%s: out of memory", fn);

@@ -12,6 +12,7 @@
  */
 #include "plan.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,10 @@ scope_lookup(void *userdata, const char *name)
 	return v ? v : bld_env_get(s->args, name);
 }
 
+struct words_out {
+	struct bld_strv v;
+};
+
 struct pctx {
 	const struct bld_dockerfile *df;
 	struct bld_plan *plan;
@@ -43,6 +48,8 @@ struct pctx {
 	const struct bld_plan_opts *opts;
 	struct sc_err *err;
 	char escape;
+	struct bld_str scratch;	 /* expand()'s result before it is copied to the arena */
+	struct words_out words;	 /* process_step()'s words before they are copied to the arena */
 	struct bld_env platform; /* automatic platform ARGs */
 	struct bld_env global;	 /* global ARGs with values */
 	struct bld_env declared; /* global ARGs by name, value or "\x01unset" */
@@ -59,7 +66,11 @@ struct pctx {
 
 static const char UNSET[] = "\x01unset";
 
-/* Variables as arena key/value pairs; a RUN step's environment is a copy of the pointers. */
+/*
+ * Variables as arena key/value pairs; a RUN step's environment is a copy of
+ * the pointers. A stage's list holds the same names as its struct bld_env,
+ * at the same positions, so the env's index finds them in both.
+ */
 struct kvl {
 	struct bld_kv *v;
 	size_t n, cap;
@@ -68,18 +79,19 @@ struct kvl {
 	bool dirty;
 };
 
+/* Sets the variable at pos, which is either an existing one or the next. */
 static int
-kvl_set(struct bld_arena *a, struct kvl *l, const char *k, const char *v)
+kvl_set_at(struct bld_arena *a, struct kvl *l, size_t pos, const char *k, const char *v)
 {
+	assert(pos <= l->n);
 	const char *vv = bld_arena_strdup(a, v);
 	if (!vv)
 		return -ENOMEM;
 	l->dirty = true;
-	for (size_t i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i].key, k)) {
-			l->v[i].value = vv;
-			return 0;
-		}
+	if (pos < l->n) {
+		l->v[pos].value = vv;
+		return 0;
+	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
 		void *p = realloc(l->v, cap * sizeof(*l->v));
@@ -94,6 +106,18 @@ kvl_set(struct bld_arena *a, struct kvl *l, const char *k, const char *v)
 		return -ENOMEM;
 	l->n++;
 	return 0;
+}
+
+/* ENV k=v in a stage: its struct bld_env for lookups, its kvl for snapshots. */
+static int
+stage_env_set(struct pctx *c, unsigned stage, const char *k, const char *v)
+{
+	int r = bld_env_set(&c->envs[stage], k, v);
+	if (r < 0)
+		return r;
+	int pos = bld_env_find(&c->envs[stage], k);
+	assert(pos >= 0);
+	return kvl_set_at(c->a, &c->env_kv[stage], (size_t)pos, k, v);
 }
 
 static int pfail(struct pctx *c, unsigned line, const char *fmt, ...)
@@ -127,15 +151,15 @@ static const char *
 expand(struct pctx *c, const struct scope *s, const char *word, unsigned line)
 {
 	struct bld_shell sh = {.escape = c->escape, .lookup = scope_lookup, .userdata = (void *)s};
-	struct sc_err e = SC_ERR_INIT;
-	char *out = NULL;
-	int r = bld_shell_word(&sh, word, &out, &e);
+	/* Cleared rather than SC_ERR_INIT: zeroing all of msg would cost more than most words. */
+	struct sc_err e;
+	sc_err_clear(&e);
+	int r = bld_shell_expand(&sh, word, &c->scratch, &e);
 	if (r < 0) {
 		pfail(c, line, "%s", sc_err_msg(&e));
 		return NULL;
 	}
-	const char *res = bld_arena_strdup(c->a, out);
-	free(out);
+	const char *res = bld_arena_strndup(c->a, c->scratch.s ? c->scratch.s : "", c->scratch.len);
 	if (!res)
 		sc_err_set(c->err, -ENOMEM, "out of memory");
 	return res;
@@ -343,10 +367,6 @@ valid_signal(const char *s)
 	return (strncasecmp(n, "RTMIN+", 6) == 0 || strncasecmp(n, "RTMAX-", 6) == 0) && n[6];
 }
 
-struct words_out {
-	struct bld_strv v;
-};
-
 static int
 push(struct pctx *c, struct words_out *w, const char *s)
 {
@@ -364,9 +384,10 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 	struct bld_env *env = &c->envs[st->index];
 	struct scope s = {.env = env, .args = args};
 	unsigned line = in->start_line;
-	struct words_out w = {0};
+	struct words_out *w = &c->words;
 	int r = 0;
 	step->from_stage = -1;
+	w->v.n = 0;
 
 	switch (in->kind) {
 	case BLD_INSTR_ARG:
@@ -389,10 +410,9 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			if (v) {
 				r = bld_env_set(args, kv->key, v);
 				if (r >= 0)
-					r = push(c, &w,
-						 bld_arena_printf(c->a, "%s=%s", kv->key, v));
+					r = push(c, w, bld_arena_printf(c->a, "%s=%s", kv->key, v));
 			} else {
-				r = push(c, &w, kv->key);
+				r = push(c, w, kv->key);
 			}
 		}
 		break;
@@ -410,30 +430,28 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 					  bld_instr_kind_to_string(in->kind), in->u.kv.kvs[i].key);
 				break;
 			}
-			r = push(c, &w, k);
+			r = push(c, w, k);
 			if (r >= 0)
-				r = push(c, &w, v);
+				r = push(c, w, v);
 			if (r >= 0 && in->kind == BLD_INSTR_ENV) {
-				r = bld_env_set(env, k, v);
-				if (r >= 0)
-					r = kvl_set(c->a, &c->env_kv[st->index], k, v);
+				r = stage_env_set(c, st->index, k, v);
 				if (r < 0)
 					r = sc_err_set(c->err, r, "out of memory");
 			}
 		}
 		break;
 	case BLD_INSTR_MAINTAINER:
-		r = push(c, &w, "maintainer");
+		r = push(c, w, "maintainer");
 		if (r >= 0)
-			r = push(c, &w, in->u.kv.kvs[0].value);
+			r = push(c, w, in->u.kv.kvs[0].value);
 		break;
 	case BLD_INSTR_COPY:
 	case BLD_INSTR_ADD: {
 		const struct bld_copy *cp = &in->u.copy;
 		for (size_t i = 0; i < cp->nsrcs && r >= 0; i++)
-			r = push(c, &w, expand(c, &s, cp->srcs[i], line));
+			r = push(c, w, expand(c, &s, cp->srcs[i], line));
 		if (r >= 0)
-			r = push(c, &w, expand(c, &s, cp->dest, line));
+			r = push(c, w, expand(c, &s, cp->dest, line));
 		if (r >= 0 && cp->chown && !(step->chown = expand(c, &s, cp->chown, line)))
 			r = c->err->code;
 		if (r >= 0 && cp->chmod && !(step->chmod = expand(c, &s, cp->chmod, line)))
@@ -465,7 +483,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			break;
 		}
 		c->workdirs[st->index] = abs;
-		r = push(c, &w, abs);
+		r = push(c, w, abs);
 		break;
 	}
 	case BLD_INSTR_USER:
@@ -489,7 +507,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			}
 			c->users[st->index] = v;
 		}
-		r = push(c, &w, v);
+		r = push(c, w, v);
 		break;
 	}
 	case BLD_INSTR_EXPOSE:
@@ -515,7 +533,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 				const char *p = res.words[k];
 				bool has_proto = strchr(p, '/') != NULL;
 				r = push(
-					c, &w,
+					c, w,
 					bld_arena_printf(c->a, "%s%s", p, has_proto ? "" : "/tcp"));
 			}
 			bld_shell_result_free(&res);
@@ -524,7 +542,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 	case BLD_INSTR_VOLUME:
 		for (size_t i = 0; i < in->u.words.n && r >= 0; i++) {
 			const char *v = expand(c, &s, in->u.words.v[i], line);
-			r = push(c, &w, v);
+			r = push(c, w, v);
 			if (r >= 0 && !v[0])
 				r = pfail(c, line, "VOLUME '%s' expands to nothing",
 					  in->u.words.v[i]);
@@ -612,17 +630,15 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 		step->nwords = in->node->nargs;
 		break;
 	}
-	if (r >= 0 && w.v.n) {
-		const char **v = bld_arena_alloc(c->a, w.v.n * sizeof(char *));
+	if (r >= 0 && w->v.n) {
+		const char **v = bld_arena_memdup(c->a, w->v.v, w->v.n * sizeof(char *));
 		if (!v)
 			r = sc_err_set(c->err, -ENOMEM, "out of memory");
 		else {
-			memcpy(v, w.v.v, w.v.n * sizeof(char *));
 			step->words = v;
-			step->nwords = w.v.n;
+			step->nwords = w->v.n;
 		}
 	}
-	bld_strv_done(&w.v);
 	step->workdir = c->workdirs[st->index];
 	step->user = c->users[st->index];
 	return r;
@@ -646,10 +662,8 @@ process_stage(struct pctx *c, unsigned idx)
 	int r = 0;
 	if (st->base_stage >= 0) {
 		unsigned b = (unsigned)st->base_stage;
-		r = bld_env_copy(&c->envs[idx], &c->envs[b]);
 		for (size_t i = 0; r >= 0 && i < c->env_kv[b].n; i++)
-			r = kvl_set(c->a, &c->env_kv[idx], c->env_kv[b].v[i].key,
-				    c->env_kv[b].v[i].value);
+			r = stage_env_set(c, idx, c->env_kv[b].v[i].key, c->env_kv[b].v[i].value);
 		c->workdirs[idx] = c->workdirs[b];
 		c->users[idx] = c->users[b];
 		if (r < 0)
@@ -962,6 +976,8 @@ bld_plan_new(const struct bld_dockerfile *df, const struct bld_plan_opts *opts,
 		.escape = df->escape,
 	};
 	r = plan_build(&c, ins, n);
+	bld_str_done(&c.scratch);
+	bld_strv_done(&c.words.v);
 	bld_env_free(&c.platform);
 	bld_env_free(&c.global);
 	bld_env_free(&c.declared);

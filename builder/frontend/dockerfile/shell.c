@@ -113,6 +113,8 @@ is_special_param(char c)
 static void
 process_name(struct lexer *lx, struct bld_str *out)
 {
+	/* The name is the input text it spans: find its end, then copy it once. */
+	size_t start = lx->pos;
 	bool first = true;
 	while (lx->pos < lx->len) {
 		size_t w;
@@ -122,22 +124,21 @@ process_name(struct lexer *lx, struct bld_str *out)
 				r = bld_utf8_decode(lx->in + lx->pos, lx->len - lx->pos, &w);
 				if (!bld_rune_is_digit(r))
 					break;
-				bld_str_putn(out, lx->in + lx->pos, w);
 				lx->pos += w;
 			}
-			return;
+			break;
 		}
 		if (first && r < 0x80 && is_special_param((char)r)) {
-			bld_str_putc(out, (char)r);
 			lx->pos++;
-			return;
+			break;
 		}
 		if (!bld_rune_is_letter(r) && !bld_rune_is_digit(r) && r != '_')
 			break;
-		bld_str_putn(out, lx->in + lx->pos, w);
 		lx->pos += w;
 		first = false;
 	}
+	if (lx->pos > start)
+		bld_str_putn(out, lx->in + start, lx->pos - start);
 }
 
 static const char *
@@ -697,16 +698,14 @@ static size_t
 plain_run(const struct lexer *lx, int stop, size_t room)
 {
 	size_t end = lx->pos;
-	do {
+	for (;;) {
 		end += rune_width_at(lx, end);
-		if (end - lx->pos > room)
-			break;
-		if (end >= lx->len)
+		if (end - lx->pos > room || end >= lx->len)
 			break;
 		char c = lx->in[end];
 		if (c == '$' || c == '\'' || c == '"' || c == lx->esc || (stop >= 0 && c == stop))
 			break;
-	} while (true);
+	}
 	return end - lx->pos;
 }
 
@@ -780,12 +779,18 @@ out:
 	return r;
 }
 
-/* The word list is built only when want_words: splitting costs more than expanding. */
+/*
+ * Expands in, appending to out, and splits it into w when w is not NULL
+ * (splitting costs more than expanding: only callers that want the words
+ * pay for it). On failure err says why; out and w hold partial results.
+ */
 static int
-shell_run(const struct bld_shell *sh, const char *in, bool want_words,
-	  struct bld_shell_result *ret, struct sc_err *err)
+shell_run(const struct bld_shell *sh, const char *in, struct bld_str *out, struct words *w,
+	  struct sc_err *err)
 {
-	struct sc_err local = SC_ERR_INIT;
+	/* Cleared rather than SC_ERR_INIT: zeroing all of msg would cost more than most words. */
+	struct sc_err local;
+	sc_err_clear(&local);
 	struct lexer lx = {
 		.sh = sh,
 		.in = in,
@@ -794,19 +799,29 @@ shell_run(const struct bld_shell *sh, const char *in, bool want_words,
 		.raw_escapes = sh->raw_escapes,
 		.err = &local,
 	};
+	int r = process_stop_on(&lx, -1, sh->raw_escapes, out, w);
+	if (r >= 0 && w && w->word.len > 0)
+		words_push(w);
+	if (r >= 0 && (out->oom || (w && (w->list.oom || w->word.oom))))
+		r = -ENOMEM;
+	if (r == -ENOMEM)
+		return sc_err_set(err, r, "out of memory expanding '%.64s'", in);
+	if (r < 0)
+		return sc_err_set(err, r, "failed to process '%.200s': %s", in, sc_err_msg(&local));
+	return 0;
+}
+
+int
+bld_shell_process(const struct bld_shell *sh, const char *in, struct bld_shell_result *ret,
+		  struct sc_err *err)
+{
 	struct bld_str out = {0};
 	struct words w = {0};
-	int r = process_stop_on(&lx, -1, sh->raw_escapes, &out, want_words ? &w : NULL);
-	if (r >= 0 && w.word.len > 0)
-		words_push(&w);
-	if (r >= 0 && (out.oom || w.list.oom || w.word.oom))
-		r = -ENOMEM;
+	int r = shell_run(sh, in, &out, &w, err);
 	if (r < 0) {
 		bld_str_done(&out);
 		words_free(&w);
-		if (r == -ENOMEM)
-			return sc_err_set(err, r, "out of memory expanding '%.64s'", in);
-		return sc_err_set(err, r, "failed to process '%.200s': %s", in, sc_err_msg(&local));
+		return r;
 	}
 	bld_str_done(&w.word);
 	ret->word = out.s ? out.s : strdup("");
@@ -820,23 +835,24 @@ shell_run(const struct bld_shell *sh, const char *in, bool want_words,
 }
 
 int
-bld_shell_process(const struct bld_shell *sh, const char *in, struct bld_shell_result *ret,
-		  struct sc_err *err)
+bld_shell_word(const struct bld_shell *sh, const char *in, char **ret, struct sc_err *err)
 {
-	return shell_run(sh, in, true, ret, err);
+	struct bld_str out = {0};
+	int r = shell_run(sh, in, &out, NULL, err);
+	if (r < 0) {
+		bld_str_done(&out);
+		return r;
+	}
+	*ret = out.s ? out.s : strdup("");
+	return *ret ? 0 : -ENOMEM;
 }
 
 int
-bld_shell_word(const struct bld_shell *sh, const char *in, char **ret, struct sc_err *err)
+bld_shell_expand(const struct bld_shell *sh, const char *in, struct bld_str *out,
+		 struct sc_err *err)
 {
-	struct bld_shell_result res = {0};
-	int r = shell_run(sh, in, false, &res, err);
-	if (r < 0)
-		return r;
-	*ret = res.word;
-	res.word = NULL;
-	bld_shell_result_free(&res);
-	return 0;
+	bld_str_reset(out);
+	return shell_run(sh, in, out, NULL, err);
 }
 
 void
@@ -853,18 +869,56 @@ bld_shell_result_free(struct bld_shell_result *r)
 	r->nwords = 0;
 }
 
+/* FNV-1a. */
+static size_t
+env_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return (size_t)h;
+}
+
+/* The slot holding name, or the free slot where it would go. */
+static size_t *
+env_slot(const struct bld_env *e, const char *name)
+{
+	size_t mask = e->nslots - 1;
+	for (size_t i = env_hash(name) & mask;; i = (i + 1) & mask) {
+		size_t pos = e->slots[i];
+		if (pos == 0 || strcmp(e->names[pos - 1], name) == 0)
+			return &e->slots[i];
+	}
+}
+
+static int
+env_reindex(struct bld_env *e, size_t nslots)
+{
+	size_t *slots = calloc(nslots, sizeof(size_t));
+	if (!slots)
+		return -ENOMEM;
+	free(e->slots);
+	e->slots = slots;
+	e->nslots = nslots;
+	for (size_t i = 0; i < e->n; i++)
+		*env_slot(e, e->names[i]) = i + 1;
+	return 0;
+}
+
 int
 bld_env_set(struct bld_env *e, const char *name, const char *value)
 {
+	/* At most half full, so probes stay short and always find a free slot. */
+	if (2 * (e->n + 1) > e->nslots && env_reindex(e, e->nslots ? 2 * e->nslots : 16) < 0)
+		return -ENOMEM;
 	char *v = strdup(value ? value : "");
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < e->n; i++) {
-		if (strcmp(e->names[i], name) == 0) {
-			free(e->values[i]);
-			e->values[i] = v;
-			return 0;
-		}
+	size_t *slot = env_slot(e, name);
+	if (*slot) {
+		free(e->values[*slot - 1]);
+		e->values[*slot - 1] = v;
+		return 0;
 	}
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? e->cap * 2 : 8;
@@ -882,19 +936,27 @@ bld_env_set(struct bld_env *e, const char *name, const char *value)
 	if (!e->names[e->n])
 		goto oom;
 	e->values[e->n++] = v;
+	*slot = e->n;
 	return 0;
 oom:
 	free(v);
 	return -ENOMEM;
 }
 
+int
+bld_env_find(const struct bld_env *e, const char *name)
+{
+	if (!e || e->nslots == 0)
+		return -ENOENT;
+	size_t pos = *env_slot(e, name);
+	return pos ? (int)(pos - 1) : -ENOENT;
+}
+
 const char *
 bld_env_get(const struct bld_env *e, const char *name)
 {
-	for (size_t i = 0; e && i < e->n; i++)
-		if (strcmp(e->names[i], name) == 0)
-			return e->values[i];
-	return NULL;
+	int i = bld_env_find(e, name);
+	return i >= 0 ? e->values[i] : NULL;
 }
 
 int
@@ -919,8 +981,10 @@ bld_env_free(struct bld_env *e)
 	}
 	free(e->names);
 	free(e->values);
+	free(e->slots);
 	e->names = e->values = NULL;
-	e->n = e->cap = 0;
+	e->slots = NULL;
+	e->n = e->cap = e->nslots = 0;
 }
 
 const char *

@@ -44,7 +44,7 @@ bld_arena_free(struct bld_arena *a)
 	return NULL;
 }
 
-/* Uninitialised memory: for strings, which are written in full right away. */
+/* Uninitialised memory, for callers that write all of it right away (strings, copies). */
 static void *
 arena_alloc_raw(struct bld_arena *a, size_t size)
 {
@@ -80,6 +80,15 @@ bld_arena_alloc(struct bld_arena *a, size_t size)
 	void *p = arena_alloc_raw(a, size);
 	if (p)
 		memset(p, 0, size);
+	return p;
+}
+
+void *
+bld_arena_memdup(struct bld_arena *a, const void *src, size_t size)
+{
+	void *p = arena_alloc_raw(a, size);
+	if (p && size)
+		memcpy(p, src, size);
 	return p;
 }
 
@@ -123,7 +132,7 @@ bld_arena_printf(struct bld_arena *a, const char *fmt, ...)
 }
 
 void
-bld_str_putn(struct bld_str *b, const char *s, size_t n)
+bld_str_grow_putn(struct bld_str *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
@@ -230,7 +239,7 @@ bld_strv_done(struct bld_strv *sv)
 }
 
 uint32_t
-bld_utf8_decode(const char *str, size_t len, size_t *ret_width)
+bld_utf8_decode_multibyte(const char *str, size_t len, size_t *ret_width)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	unsigned char c = s[0];
@@ -316,15 +325,9 @@ in_table(const struct bld_urange *t, size_t n, uint32_t r)
 }
 
 bool
-bld_rune_is_space(uint32_t r)
+bld_rune_is_space_multibyte(uint32_t r)
 {
 	switch (r) {
-	case '\t':
-	case '\n':
-	case '\v':
-	case '\f':
-	case '\r':
-	case ' ':
 	case 0x85:
 	case 0xA0:
 	case 0x1680:

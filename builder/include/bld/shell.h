@@ -52,17 +52,24 @@ void bld_shell_result_free(struct bld_shell_result *r);
 
 /*
  * An ordered set of variables (name=value, a later set replaces an earlier
- * one), usable as a bld_shell lookup through bld_env_lookup.
+ * one in place), usable as a bld_shell lookup through bld_env_lookup. A
+ * zeroed struct is an empty set. Names are hashed, so a Dockerfile with
+ * thousands of variables does not make every lookup a scan.
  */
 struct bld_env {
 	char **names;
 	char **values;
 	size_t n, cap;
+	size_t *slots; /* private: hash index, each slot a position + 1, or 0 when free */
+	size_t nslots; /* private: 0, or a power of two at least twice n */
 };
 
+/* Copies name and value (NULL: ""). Returns 0 or -ENOMEM. */
 int bld_env_set(struct bld_env *e, const char *name, const char *value);
 /* NULL when unset. */
 const char *bld_env_get(const struct bld_env *e, const char *name);
+/* Position of name in e->names, or -ENOENT. */
+int bld_env_find(const struct bld_env *e, const char *name);
 int bld_env_copy(struct bld_env *dst, const struct bld_env *src);
 void bld_env_free(struct bld_env *e);
 /* Adapter for struct bld_shell: userdata is a const struct bld_env *. */

@@ -196,6 +196,67 @@ TEST(expansion_limit)
 	bld_env_free(&env);
 }
 
+/* The limit counts literal text too, also inside a default value. */
+TEST(expansion_limit_literal_text)
+{
+	size_t max = BLD_SHELL_MAX_RESULT;
+	char *in = malloc(max + 16);
+	struct bld_shell sh = {0};
+	char *out = NULL;
+
+	memset(in, 'x', max);
+	in[max] = '\0';
+	ASSERT_OK(bld_shell_word(&sh, in, &out, NULL));
+	ASSERT_EQ(strlen(out), max);
+	free(out);
+	out = NULL;
+
+	memset(in, 'x', max + 1);
+	in[max + 1] = '\0';
+	ASSERT_ERRNO(bld_shell_word(&sh, in, &out, NULL), -E2BIG);
+
+	memcpy(in, "${UNSET:-", 9);
+	memset(in + 9, 'x', max + 1);
+	memcpy(in + 9 + max + 1, "}", 2);
+	ASSERT_ERRNO(bld_shell_word(&sh, in, &out, NULL), -E2BIG);
+	free(in);
+}
+
+/* Many variables: later sets replace in place, order of first definition is kept. */
+TEST(env_many_variables)
+{
+	struct bld_env e = {0}, copy = {0};
+	char name[32], value[32];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "V%d", i);
+		snprintf(value, sizeof(value), "v%d", i);
+		ASSERT_OK(bld_env_set(&e, name, value));
+	}
+	for (int i = 0; i < 5000; i += 7) {
+		snprintf(name, sizeof(name), "V%d", i);
+		snprintf(value, sizeof(value), "new%d", i);
+		ASSERT_OK(bld_env_set(&e, name, value));
+	}
+	ASSERT_EQ(e.n, 5000);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "V%d", i);
+		snprintf(value, sizeof(value), i % 7 ? "v%d" : "new%d", i);
+		ASSERT_STREQ(e.names[i], name);
+		ASSERT_EQ(bld_env_find(&e, name), i);
+		ASSERT_STREQ(bld_env_get(&e, name), value);
+	}
+	ASSERT_ERRNO(bld_env_find(&e, "V5000"), -ENOENT);
+	ASSERT_TRUE(bld_env_get(&e, "v1") == NULL);
+	ASSERT_TRUE(bld_env_get(&copy, "V1") == NULL);
+	ASSERT_OK(bld_env_copy(&copy, &e));
+	ASSERT_EQ(copy.n, 5000);
+	ASSERT_STREQ(copy.names[4999], "V4999");
+	ASSERT_STREQ(bld_env_get(&copy, "V4997"), "v4997");
+	bld_env_free(&e);
+	bld_env_free(&copy);
+	ASSERT_TRUE(bld_env_get(&e, "V1") == NULL);
+}
+
 int
 main(int argc, char **argv)
 {
