@@ -224,6 +224,15 @@ print_prune(const struct gc_prune_report *rep, const struct gc_args *a)
 		json_object_object_add(o, a->dry_run ? "would_remove" : "removed", removed);
 		json_object_object_add(o, a->dry_run ? "would_free" : "freed",
 				       json_object_new_uint64(freed));
+		if (!a->dry_run) {
+			json_object_object_add(o, "kept_by_recheck",
+					       json_object_new_uint64(rep->result.kept));
+			json_object_object_add(o, "transactions",
+					       json_object_new_uint64(rep->result.transactions));
+			json_object_object_add(
+				o, "longest_lock_ms",
+				json_object_new_double((double)rep->result.longest_lock_ns / 1e6));
+		}
 		if (a->verbose) {
 			struct json_object *kept = json_object_new_array();
 			for (size_t i = 0; i < g->n; i++) {

@@ -1,0 +1,67 @@
+#!/bin/bash
+# Prune of N records (snapshots and blobs, ~2 GiB) against rm -rf of the same
+# folders (the floor), with the longest hold of the LMDB writer lock; and
+# snapctl df on N records against du -sx of the store.
+# Usage: bench/gc/run.sh [N] (default 10000). Root, after ninja -C build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-10000}
+SNAPCTL=${SNAPCTL:-$PWD/build/cli/snapctl}
+FIXTURE=${GC_FIXTURE:-$PWD/build/tests/integration/gc-fixture}
+[ -x "$SNAPCTL" ] && [ -x "$FIXTURE" ] || { echo "build first: ninja -C build" >&2; exit 1; }
+
+work=$(mktemp -d /var/tmp/snapctl-gc-bench.XXXXXX)
+loopdev=""
+cleanup() {
+	umount "$work/mnt" 2>/dev/null || umount -l "$work/mnt" 2>/dev/null || true
+	[ -n "$loopdev" ] && losetup -d "$loopdev"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+# A journaled ext4 image: the host's unjournaled ext4 slows creation after
+# large deletes (FACTS.md), which would measure the disk's history.
+truncate -s 12G "$work/fs.img"
+mkfs.ext4 -q -F "$work/fs.img"
+loopdev=$(losetup -f --show "$work/fs.img")
+mkdir -p "$work/mnt"
+mount "$loopdev" "$work/mnt"
+W="$work/mnt"
+
+half=$((N / 2))
+kib=$(( 2 * 1024 * 1024 / N ))   # ~2 GiB over N records
+echo "building two identical stores of $half snapshots and $half blobs of ~${kib} KiB..."
+"$FIXTURE" "$W/a" x "$half" "$half" "$kib"
+"$FIXTURE" "$W/b" x "$half" "$half" "$kib"
+size=$(du -sx -B1 "$W/a" | cut -f1)
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+now() { date +%s.%N; }
+
+drop_caches
+t0=$(now); "$SNAPCTL" --root "$W/a" df >/dev/null; t1=$(now)
+drop_caches
+t2=$(now); du -sx "$W/a" >/dev/null; t3=$(now)
+t4=$(now); "$SNAPCTL" --root "$W/a" df >/dev/null; t5=$(now)
+t6=$(now); du -sx "$W/a" >/dev/null; t7=$(now)
+
+drop_caches
+t8=$(now); rm -rf "$W/b/snapshots" "$W/b/blobs"; t9=$(now)
+drop_caches
+t10=$(now); out=$("$SNAPCTL" --root "$W/a" prune --json); t11=$(now)
+lock=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["longest_lock_ms"], d["transactions"], len(d["removed"]))')
+read -r lock_ms txns removed <<<"$lock"
+
+fs=$(df --output=fstype "$W" | tail -1)
+echo
+echo "N=$N records, $(numfmt --to=iec "$size") on $fs (loop image), $(uname -r); caches dropped before each cold run"
+printf '%-34s %12s %12s %10s\n' "" "snapctl" "baseline" "ratio"
+printf '%-34s %10.1f ms %10.1f ms %9.2fx\n' "df, cold (vs du -sx)" \
+	"$(echo "($t1 - $t0) * 1000" | bc -l)" "$(echo "($t3 - $t2) * 1000" | bc -l)" \
+	"$(echo "($t3 - $t2) / ($t1 - $t0)" | bc -l)"
+printf '%-34s %10.1f ms %10.1f ms %9.2fx\n' "df, hot (vs du -sx)" \
+	"$(echo "($t5 - $t4) * 1000" | bc -l)" "$(echo "($t7 - $t6) * 1000" | bc -l)" \
+	"$(echo "($t7 - $t6) / ($t5 - $t4)" | bc -l)"
+printf '%-34s %10.1f ms %10.1f ms %9.2fx\n' "prune all (vs rm -rf, the floor)" \
+	"$(echo "($t11 - $t10) * 1000" | bc -l)" "$(echo "($t9 - $t8) * 1000" | bc -l)" \
+	"$(echo "($t11 - $t10) / ($t9 - $t8)" | bc -l)"
+echo "prune removed $removed records in $txns write transactions; longest writer-lock hold: $lock_ms ms"
+echo "goals: df under 50 ms; prune within 1.2x of rm -rf (the last ratio is snapctl/rm, lower is better); lock hold under 50 ms"
