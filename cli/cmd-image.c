@@ -320,8 +320,12 @@ cli_cmd_image(struct cli_ctx *ctx, int argc, char **argv)
 	struct snap_store *s = cli_store(ctx);
 	if (!s)
 		return CLI_EXIT_FAILURE;
-	if (strcmp(verb, "import") == 0)
-		return cmd_import(s, &a);
+	if (strcmp(verb, "import") == 0) {
+		int rc = cmd_import(s, &a);
+		if (rc == CLI_EXIT_OK)
+			cli_auto_gc(ctx); /* an import adds data: collect if over a threshold */
+		return rc;
+	}
 	if (strcmp(verb, "export") == 0)
 		return cmd_export(s, &a);
 	if (strcmp(verb, "create") == 0)

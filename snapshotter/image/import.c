@@ -70,8 +70,10 @@ importer_clear(struct importer *im)
 	free(im->config_buf);
 	for (size_t i = 0; i < im->nlayers; i++)
 		free(im->layer_paths[i]);
-	if (im->lease.id)
+	if (im->lease.id) {
+		snap_store_use_lease(im->s, NULL);
 		snap_lease_delete(im->s, im->lease.id, NULL);
+	}
 	snap_lease_clear(&im->lease);
 }
 
@@ -664,6 +666,9 @@ import_dir(struct importer *im, struct snap_image_info *ret)
 		r = check_layers(im);
 	if (r >= 0)
 		r = snap_lease_create(im->s, NULL, 0, getpid(), &im->lease, im->err);
+	/* Everything made from here on joins the lease in the transaction that makes it. */
+	if (r >= 0)
+		r = snap_store_use_lease(im->s, im->lease.id);
 	if (r >= 0)
 		r = unpack_layers(im);
 	if (r >= 0 && im->docker)

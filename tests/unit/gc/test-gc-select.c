@@ -80,6 +80,10 @@ label(size_t i, const char *k, const char *v)
 static void
 run(const struct gc_policy *p, size_t np, uint64_t fs_avail)
 {
+	for (size_t i = 0; i < g.n; i++) {
+		free(why[i]);
+		why[i] = NULL;
+	}
 	ASSERT_OK(snap_gc_graph_index(&g));
 	ASSERT_OK(gc_select(&g, p, np, fs_avail, victim, why));
 }
