@@ -16,6 +16,7 @@ mnt=$(mktemp -d)
 trap 'umount "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
 
 # Clean up an earlier run, children before parents.
+snapctl image rm demo/busybox:latest 2>/dev/null || true
 for k in demo-view demo-app demo-app-work demo-base demo-base-work; do
 	snapctl snapshot rm "$k" 2>/dev/null || true
 done
@@ -60,9 +61,28 @@ step lease add demo-build snapshot demo-app
 step lease ls
 
 echo
+echo "Images: a busybox image made offline from Debian's busybox-static, imported,"
+echo "its layers unpacked into snapshots keyed by chain id, then exported again."
+bbdir=$(mktemp -d)
+trap 'umount "$mnt" 2>/dev/null || true; rmdir "$mnt"; rm -rf "$bbdir"' EXIT
+./scripts/make-busybox-image.sh "$bbdir/layout" demo/busybox:latest >/dev/null
+snapctl image rm demo/busybox:latest 2>/dev/null || true
+step image import "$bbdir/layout" --name demo/busybox:latest
+step image ls
+step image export demo/busybox:latest -o "type=oci,dest=$bbdir/export.tar"
+ls -l "$bbdir/export.tar"
+
+echo
+echo "Disk use, per type: what is held, and what a prune could free."
+step df
+echo
 echo "A parent with children cannot go:"
 snapctl snapshot rm demo-base || true
 step snapshot rm demo-view
 echo
-echo "Done. The demo's snapshots stay in $(snapctl snapshot info demo-app >/dev/null && echo "the default store") for you to explore:"
-echo "  ./build/cli/snapctl snapshot ls"
+echo "What a cron job would prune (nothing leased, pinned or named by an image goes):"
+step prune --dry-run --verbose
+step gc --show-policy
+echo
+echo "Done. The demo's records stay in the default store for you to explore:"
+echo "  ./build/cli/snapctl snapshot ls; ./build/cli/snapctl df -v; ./build/cli/snapctl prune --help"
