@@ -21,6 +21,7 @@
 
 #include "cleanup.h"
 #include "gc.h"
+#include "lease.h"
 #include "log.h"
 #include "util.h"
 
@@ -338,6 +339,12 @@ gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicie
 	 struct gc_prune_report *ret, struct sc_err *err)
 {
 	struct gc_prune_report rep = {0};
+	/* Dead leases protect nothing; a real prune clears them out first. */
+	if (!(flags & GC_PRUNE_DRY_RUN)) {
+		int dead = snap_lease_prune_dead(s, err);
+		if (dead < 0)
+			return dead;
+	}
 	int r = snap_gc_graph_load(s, &rep.graph, err);
 	if (r < 0)
 		return r;

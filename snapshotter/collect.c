@@ -667,7 +667,9 @@ int
 snap_gc(struct snap_store *s, struct snap_collect_result *ret, struct sc_err *err)
 {
 	struct snap_gc_graph g;
-	int r = snap_gc_graph_load(s, &g, err);
+	int r = snap_lease_prune_dead(s, err); /* they protect nothing */
+	if (r >= 0)
+		r = snap_gc_graph_load(s, &g, err);
 	if (r < 0)
 		return r;
 	snap_gc_graph_mark(&g, NULL);

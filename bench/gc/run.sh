@@ -18,6 +18,9 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# Private copies: a rebuild during the run must not swap the binaries under it.
+cp "$SNAPCTL" "$work/snapctl" && SNAPCTL="$work/snapctl"
+cp "$FIXTURE" "$work/gc-fixture" && FIXTURE="$work/gc-fixture"
 # A journaled ext4 image: the host's unjournaled ext4 slows creation after
 # large deletes (FACTS.md), which would measure the disk's history.
 truncate -s 12G "$work/fs.img"
