@@ -126,11 +126,7 @@ snap_gc_graph_clear(struct snap_gc_graph *g)
 		free(n->name);
 		free(n->out);
 		free(n->lease);
-		for (size_t j = 0; j < n->nlabels; j++) {
-			free(n->labels[j].key);
-			free(n->labels[j].value);
-		}
-		free(n->labels);
+		snap_labels_free(n->labels, n->nlabels);
 	}
 	free(g->v);
 	free(g->slots);

@@ -46,11 +46,7 @@ snap_blob_info_clear(struct snap_blob_info *info)
 	if (!info)
 		return;
 	free(info->media_type);
-	for (size_t i = 0; i < info->nlabels; i++) {
-		free(info->labels[i].key);
-		free(info->labels[i].value);
-	}
-	free(info->labels);
+	snap_labels_free(info->labels, info->nlabels);
 	*info = (struct snap_blob_info){0};
 }
 
@@ -64,11 +60,7 @@ blob_encode(const struct snap_blob_info *info, struct sc_buf *b)
 	r |= snap_rec_put_str(b, info->media_type);
 	r |= snap_rec_put_u64(b, info->created);
 	r |= snap_rec_put_u64(b, info->last_used);
-	r |= snap_rec_put_u32(b, (uint32_t)info->nlabels);
-	for (size_t i = 0; i < info->nlabels; i++) {
-		r |= snap_rec_put_str(b, info->labels[i].key);
-		r |= snap_rec_put_str(b, info->labels[i].value);
-	}
+	r |= snap_rec_put_labels(b, info->labels, info->nlabels);
 	return r < 0 ? -ENOMEM : 0;
 }
 
@@ -85,18 +77,7 @@ snap_blob_decode(const MDB_val *k, const MDB_val *v, struct snap_blob_info *ret)
 	info.media_type = snap_rec_get_str(&rd);
 	info.created = snap_rec_get_u64(&rd);
 	info.last_used = snap_rec_get_u64(&rd);
-	uint32_t n = snap_rec_get_u32(&rd);
-	if (n > SNAP_LABELS_MAX)
-		rd.bad = true;
-	if (!rd.bad && n) {
-		info.labels = calloc(n, sizeof(*info.labels));
-		rd.bad = !info.labels;
-		for (uint32_t i = 0; i < n && !rd.bad; i++) {
-			info.labels[i].key = snap_rec_get_str(&rd);
-			info.labels[i].value = snap_rec_get_str(&rd);
-			info.nlabels++;
-		}
-	}
+	snap_rec_get_labels(&rd, &info.labels, &info.nlabels);
 	if (rd.bad || !info.media_type) {
 		snap_blob_info_clear(&info);
 		return -EUCLEAN;

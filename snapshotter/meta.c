@@ -13,6 +13,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 
 #define META_MAP_INITIAL (256ull << 20)
@@ -567,4 +568,55 @@ snap_rec_get_str(struct snap_rec_reader *r)
 	memcpy(s, p, len);
 	s[len] = '\0';
 	return s;
+}
+
+int
+snap_rec_put_labels(struct sc_buf *b, const struct snap_label *labels, size_t n)
+{
+	int r = snap_rec_put_u32(b, (uint32_t)n);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = snap_rec_put_str(b, labels[i].key);
+		if (r >= 0)
+			r = snap_rec_put_str(b, labels[i].value);
+	}
+	return r;
+}
+
+void
+snap_rec_get_labels(struct snap_rec_reader *r, struct snap_label **ret, size_t *ret_n)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	uint32_t n = snap_rec_get_u32(r);
+	if (r->bad || n == 0)
+		return;
+	if (n > SNAP_LABELS_MAX) {
+		r->bad = true;
+		return;
+	}
+	struct snap_label *labels = calloc(n, sizeof(*labels));
+	if (!labels) {
+		r->bad = true;
+		return;
+	}
+	size_t got = 0;
+	while (got < n && !r->bad) {
+		labels[got].key = snap_rec_get_str(r);
+		labels[got].value = snap_rec_get_str(r);
+		got++;
+		if (!labels[got - 1].key || !labels[got - 1].value)
+			r->bad = true;
+	}
+	*ret = labels;
+	*ret_n = got;
+}
+
+void
+snap_labels_free(struct snap_label *labels, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(labels[i].key);
+		free(labels[i].value);
+	}
+	free(labels);
 }

@@ -149,6 +149,13 @@ int snap_rec_put_u32(struct sc_buf *b, uint32_t v);
 int snap_rec_put_u64(struct sc_buf *b, uint64_t v);
 int snap_rec_put_str(struct sc_buf *b, const char *s); /* NULL is stored as "" */
 
+struct snap_label;
+/* Labels: a u32 count, then key and value strings. */
+int snap_rec_put_labels(struct sc_buf *b, const struct snap_label *labels, size_t n);
+/* Reads labels into a new array the caller frees with snap_labels_free(); sets r->bad on error. */
+void snap_rec_get_labels(struct snap_rec_reader *r, struct snap_label **ret, size_t *ret_n);
+void snap_labels_free(struct snap_label *labels, size_t n);
+
 uint8_t snap_rec_get_u8(struct snap_rec_reader *r);
 uint32_t snap_rec_get_u32(struct snap_rec_reader *r);
 uint64_t snap_rec_get_u64(struct snap_rec_reader *r);

@@ -71,11 +71,7 @@ snap_info_clear(struct snap_info *info)
 		return;
 	free(info->key);
 	free(info->parent);
-	for (size_t i = 0; i < info->nlabels; i++) {
-		free(info->labels[i].key);
-		free(info->labels[i].value);
-	}
-	free(info->labels);
+	snap_labels_free(info->labels, info->nlabels);
 	*info = (struct snap_info){0};
 }
 
@@ -135,11 +131,7 @@ rec_encode(const struct snap_info *info, struct sc_buf *b)
 	r |= snap_rec_put_u64(b, info->size);
 	r |= snap_rec_put_u64(b, info->inodes);
 	r |= snap_rec_put_u64(b, info->quota);
-	r |= snap_rec_put_u32(b, (uint32_t)info->nlabels);
-	for (size_t i = 0; i < info->nlabels; i++) {
-		r |= snap_rec_put_str(b, info->labels[i].key);
-		r |= snap_rec_put_str(b, info->labels[i].value);
-	}
+	r |= snap_rec_put_labels(b, info->labels, info->nlabels);
 	return r < 0 ? -ENOMEM : 0;
 }
 
@@ -159,19 +151,7 @@ snap_snapshot_decode(const void *key, size_t klen, const MDB_val *v, struct snap
 	info.size = snap_rec_get_u64(&rd);
 	info.inodes = snap_rec_get_u64(&rd);
 	info.quota = snap_rec_get_u64(&rd);
-	uint32_t n = snap_rec_get_u32(&rd);
-	if (!rd.bad && n <= SNAP_LABELS_MAX && n > 0) {
-		info.labels = calloc(n, sizeof(*info.labels));
-		if (!info.labels)
-			rd.bad = true;
-		for (uint32_t i = 0; i < n && !rd.bad; i++) {
-			info.labels[i].key = snap_rec_get_str(&rd);
-			info.labels[i].value = snap_rec_get_str(&rd);
-			info.nlabels++;
-		}
-	} else if (n > SNAP_LABELS_MAX) {
-		rd.bad = true;
-	}
+	snap_rec_get_labels(&rd, &info.labels, &info.nlabels);
 	info.key = strndup(key, klen);
 	if (rd.bad || !info.key || !info.parent || info.kind >= _SNAP_KIND_MAX) {
 		snap_info_clear(&info);
