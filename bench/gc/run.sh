@@ -39,11 +39,12 @@ size=$(du -sx -B1 "$W/a" | cut -f1)
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 now() { date +%s.%N; }
 
+# cold: right after dropping caches (binary and libraries included); hot: the next run
 drop_caches
 t0=$(now); "$SNAPCTL" --root "$W/a" df >/dev/null; t1=$(now)
+t4=$(now); "$SNAPCTL" --root "$W/a" df >/dev/null; t5=$(now)
 drop_caches
 t2=$(now); du -sx "$W/a" >/dev/null; t3=$(now)
-t4=$(now); "$SNAPCTL" --root "$W/a" df >/dev/null; t5=$(now)
 t6=$(now); du -sx "$W/a" >/dev/null; t7=$(now)
 
 drop_caches
