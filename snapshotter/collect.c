@@ -647,12 +647,16 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 				snap_blob_rel(rel, sizeof(rel), node->id);
 			else
 				continue;
-			int tr = snap_store_trash(s, rel);
-			if (tr < 0)
-				sc_debug("cannot move %s to trash: %s", rel, sc_strerror(tr));
+			/*
+			 * No record names it any more, durably: delete it now, outside
+			 * any transaction. A crash part-way leaves a folder without a
+			 * record, which the next open moves to trash; what cannot go now
+			 * (a busy mount) waits in trash.
+			 */
+			if (sc_rm_rf_at(s->root_fd, rel) < 0)
+				snap_store_trash(s, rel);
 		}
 	}
-	/* The slow part, outside any transaction. */
 	snap_store_empty_trash(s);
 	if (ret)
 		*ret = res;

@@ -25,9 +25,10 @@
  *         |                remaining child or referrer. A check that fails
  *         |                keeps the object (a build got there first).
  *         v
- *   sync, rename folders and files to trash/, delete them outside any
- *   transaction: the writer lock is never held while files are deleted, and
- *   a crash at any point leaves only trash that the next open empties.
+ *   after each transaction: sync the metadata, then delete that batch's
+ *   folders and files, outside any transaction. The writer lock is never
+ *   held while files are deleted, and a crash at any point leaves only
+ *   folders without records (or trash) that the next open clears.
  */
 #pragma once
 
@@ -39,7 +40,7 @@
 #include "refs.h"
 #include "store.h"
 
-#define SNAP_COLLECT_BATCH 256
+#define SNAP_COLLECT_BATCH 1024
 #define SNAP_GC_ROOT_LABEL "snapctl.gc.root"
 
 struct snap_gc_node {
