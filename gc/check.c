@@ -262,28 +262,75 @@ fix_counters(struct snap_txn *t, void *arg)
 struct delete_list {
 	char **snapshots;
 	size_t nsnapshots;
+	size_t deleted; /* snapshot records deleted, descendants included */
 	char **blobs;
 	size_t nblobs;
 };
+
+struct child_scan {
+	uint64_t *ids;
+	size_t n;
+};
+
+static int
+child_visit(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct child_scan *c = arg;
+	uint64_t *p = realloc(c->ids, (c->n + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	c->ids = p;
+	p[c->n++] = sc_get_be64((const uint8_t *)k->mv_data + 8);
+	return 0;
+}
+
+/*
+ * Deletes a snapshot's records and, first, those of every snapshot built on
+ * it: a layer whose parent's data is gone cannot be trusted either.
+ * Counts the deletions in *count.
+ */
+static int
+delete_subtree(struct snap_txn *t, const char *key, size_t depth, size_t *count)
+{
+	struct snap_info info = {0};
+	int r = snap_snapshot_get_txn(t, key, &info);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (depth > 100000) {
+		snap_info_clear(&info);
+		return -ELOOP;
+	}
+	uint8_t prefix[8];
+	sc_put_be64(prefix, info.id);
+	struct child_scan c = {0};
+	r = snap_txn_scan(t, SNAP_DB_SNAPSHOT_CHILDREN, prefix, 8, child_visit, &c);
+	for (size_t i = 0; r >= 0 && i < c.n; i++) {
+		uint8_t idk[8];
+		MDB_val v;
+		sc_put_be64(idk, c.ids[i]);
+		if (snap_txn_get(t, SNAP_DB_SNAPSHOT_IDS, idk, 8, &v) < 0)
+			continue;
+		_cleanup_free_ char *child = strndup(v.mv_data, v.mv_size);
+		r = child ? delete_subtree(t, child, depth + 1, count) : -ENOMEM;
+	}
+	free(c.ids);
+	if (r >= 0)
+		r = snap_snapshot_delete_txn(t, &info);
+	if (r >= 0)
+		(*count)++;
+	snap_info_clear(&info);
+	return r;
+}
 
 static int
 delete_missing(struct snap_txn *t, void *arg)
 {
 	struct delete_list *d = arg;
+	d->deleted = 0;
 	for (size_t i = 0; i < d->nsnapshots; i++) {
-		struct snap_info info = {0};
-		int r = snap_snapshot_get_txn(t, d->snapshots[i], &info);
-		if (r == -ENOENT)
-			continue;
-		if (r >= 0) {
-			/* A parent with children stays; the children are reported too. */
-			r = snap_snapshot_has_children_txn(t, info.id);
-			if (r == 0)
-				r = snap_snapshot_delete_txn(t, &info);
-			else if (r > 0)
-				r = 0;
-		}
-		snap_info_clear(&info);
+		int r = delete_subtree(t, d->snapshots[i], 0, &d->deleted);
 		if (r < 0)
 			return r;
 	}
@@ -426,12 +473,24 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 		/* Counters last: the deletions above kept them exact, a recount makes them so. */
 		if (r >= 0 && (counters_off || del.nsnapshots || del.nblobs))
 			r = snap_meta_write(s->meta, fix_counters, NULL, err);
-		/* Orphans and dead processes' leftovers: the writer-locked cleanup of an open. */
+		/*
+		 * Orphans (the folders of snapshots deleted above among them) and
+		 * dead processes' leftovers: the writer-locked cleanup of an open,
+		 * scanning in full since the store was not consistent.
+		 */
 		if (r >= 0)
-			r = snap_store_cleanup(s, err);
+			r = snap_store_cleanup(s, true, err);
 		for (size_t i = 0; r >= 0 && i < rep.n; i++)
 			if (rep.v[i].kind != GC_PROBLEM_DEAD_LEASE)
 				rep.v[i].repaired = true;
+		struct gc_problem *p = NULL;
+		if (r >= 0 && del.deleted > del.nsnapshots)
+			p = problem_add(&rep, GC_PROBLEM_MISSING_FOLDER, "snapshots built on them",
+					"%zu more snapshot records removed: their parent's data "
+					"was gone",
+					del.deleted - del.nsnapshots);
+		if (p)
+			p->repaired = true;
 	}
 
 	/* trash/ last: repairs put things there, and emptying it is the last repair. */

@@ -117,5 +117,9 @@ int snap_blob_delete_txn(struct snap_txn *t, const struct snap_blob_info *info);
 /* "blobs/sha256/HEX", relative to ROOT. */
 void snap_blob_rel(char *buf, size_t len, const char *digest);
 
-/* Restores invariants 2 and 3 of store.h; called by open. */
-int snap_store_cleanup(struct snap_store *s, struct sc_err *err);
+/*
+ * Restores invariants 2 and 3 of store.h; called by open. Unless full, the
+ * orphan scan is skipped when snapshots/ holds one folder per record (which
+ * relies on invariant 1; check --repair, which cannot, asks for full).
+ */
+int snap_store_cleanup(struct snap_store *s, bool full, struct sc_err *err);

@@ -237,7 +237,7 @@ snap_store_open(const struct snap_store_opts *opts, struct snap_store **ret, str
 	sc_debug("store %s: driver %s", root, s->driver->name);
 
 	if (!(opts && (opts->flags & SNAP_STORE_NO_CLEANUP))) {
-		r = snap_store_cleanup(s, err);
+		r = snap_store_cleanup(s, false, err);
 		if (r < 0) {
 			snap_store_close(s);
 			return r;
@@ -443,7 +443,7 @@ tmp_owner_alive(const char *name)
 }
 
 int
-snap_store_cleanup(struct snap_store *s, struct sc_err *err)
+snap_store_cleanup(struct snap_store *s, bool full, struct sc_err *err)
 {
 	/* tmp/ and ingest/: what processes that are gone were building. */
 	static const char *const owned[] = {"tmp", "ingest"};
@@ -470,7 +470,7 @@ snap_store_cleanup(struct snap_store *s, struct sc_err *err)
 	 */
 	struct snap_store_counts counts;
 	struct stat st;
-	if (fstatat(s->root_fd, "snapshots", &st, 0) == 0 && st.st_nlink >= 2 &&
+	if (!full && fstatat(s->root_fd, "snapshots", &st, 0) == 0 && st.st_nlink >= 2 &&
 	    snap_store_counts(s, &counts, NULL) >= 0 &&
 	    st.st_nlink - 2 == counts.snapshots[SNAP_KIND_ACTIVE] +
 				       counts.snapshots[SNAP_KIND_VIEW] +
