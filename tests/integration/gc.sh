@@ -137,3 +137,30 @@ snap snapshot info d-s1 >/dev/null 2>&1 && fail "gc left an unreachable snapshot
 snap check --json | json 'd["consistent"]' | grep -c >/dev/null True || fail "check after gc: $(snap check)"
 check_store_consistent
 pass "gc"
+
+# check finds damage, --repair fixes it and says so, and the store is consistent after
+R="$TEST_TMP/repair"
+"$GC_FIXTURE" "$R" r 10 10
+STORE="$R"
+victim_id=$(snap snapshot info r-s2 | json 'd["id"]')
+rm -rf "$R/snapshots/$victim_id"
+blob=$(ls "$R/blobs/sha256" | head -n 1)
+echo damage >>"$R/blobs/sha256/$blob"
+mkdir "$R/snapshots/999999"
+sleep 300 &
+gone=$!
+snap lease create --id stale --pid $gone >/dev/null
+kill $gone; wait $gone 2>/dev/null || true
+expect_error 1 "inconsistent; run 'snapctl check --repair'" snap check
+report=$(snap check --json || true)
+for kind in missing-data damaged-blob orphan-data dead-lease; do
+	echo "$report" | json "[p['kind'] for p in d['problems']]" | grep -c >/dev/null "$kind" || fail "check did not report $kind: $report"
+done
+echo "$report" | json 'd["problems"]' | grep -c >/dev/null "snapshot:r-s2" || fail "check did not name r-s2"
+snap check --repair --json | json 'all(p["repaired"] for p in d["problems"])' | grep -c >/dev/null True || fail "check --repair left problems"
+out=$(snap check) || fail "check after repair: $out"
+echo "$out" | grep -c >/dev/null "is consistent" || fail "check after repair: $out"
+[ -e "$R/snapshots/999999" ] && fail "orphan folder survived --repair"
+snap snapshot info r-s2 >/dev/null 2>&1 && fail "record without data survived --repair"
+check_store_consistent
+pass "check and check --repair"
