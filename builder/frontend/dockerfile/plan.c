@@ -24,19 +24,6 @@
 #include "internal.h"
 #include "shell.h"
 
-struct scope {
-	const struct bld_env *env;  /* ENV, wins */
-	const struct bld_env *args; /* ARGs in scope */
-};
-
-static const char *
-scope_lookup(void *userdata, const char *name)
-{
-	const struct scope *s = userdata;
-	const char *v = s->env ? bld_env_get(s->env, name) : NULL;
-	return v ? v : bld_env_get(s->args, name);
-}
-
 struct words_out {
 	struct bld_strv v;
 };
@@ -53,9 +40,12 @@ struct pctx {
 	struct bld_env platform; /* automatic platform ARGs */
 	struct bld_env global;	 /* global ARGs with values */
 	struct bld_env declared; /* global ARGs by name, value or "\x01unset" */
+	struct bld_kv proxy_env[10]; /* what the proxy build arguments add to every RUN */
+	size_t nproxy_env;
 	/* per stage (indexed by stage) */
-	struct bld_env *envs;
-	struct kvl *env_kv; /* same content as envs, arena strings, for snapshots */
+	struct bld_env *envs; /* ENV only: the image's environment */
+	struct bld_env *vars; /* ENV and ARGs with values, the later of one name winning */
+	struct kvl *vars_kv;  /* same content as vars, arena strings, for snapshots */
 	const char **workdirs;
 	const char **users;
 	struct {
@@ -108,16 +98,16 @@ kvl_set_at(struct bld_arena *a, struct kvl *l, size_t pos, const char *k, const 
 	return 0;
 }
 
-/* ENV k=v in a stage: its struct bld_env for lookups, its kvl for snapshots. */
+/* A variable of a stage: its struct bld_env for lookups, its kvl for snapshots. */
 static int
-stage_env_set(struct pctx *c, unsigned stage, const char *k, const char *v)
+stage_var_set(struct pctx *c, unsigned stage, const char *k, const char *v)
 {
-	int r = bld_env_set(&c->envs[stage], k, v);
+	int r = bld_env_set(&c->vars[stage], k, v);
 	if (r < 0)
 		return r;
-	int pos = bld_env_find(&c->envs[stage], k);
+	int pos = bld_env_find(&c->vars[stage], k);
 	assert(pos >= 0);
-	return kvl_set_at(c->a, &c->env_kv[stage], (size_t)pos, k, v);
+	return kvl_set_at(c->a, &c->vars_kv[stage], (size_t)pos, k, v);
 }
 
 static int pfail(struct pctx *c, unsigned line, const char *fmt, ...)
@@ -146,11 +136,12 @@ build_arg(const struct pctx *c, const char *name)
 	return NULL;
 }
 
-/* Expands word in scope into the plan arena; NULL with err set on failure. */
+/* Expands word with vars into the plan arena; NULL with err set on failure. */
 static const char *
-expand(struct pctx *c, const struct scope *s, const char *word, unsigned line)
+expand(struct pctx *c, const struct bld_env *vars, const char *word, unsigned line)
 {
-	struct bld_shell sh = {.escape = c->escape, .lookup = scope_lookup, .userdata = (void *)s};
+	struct bld_shell sh = {
+		.escape = c->escape, .lookup = bld_env_lookup, .userdata = (void *)vars};
 	/* Cleared rather than SC_ERR_INIT: zeroing all of msg would cost more than most words. */
 	struct sc_err e;
 	sc_err_clear(&e);
@@ -218,9 +209,51 @@ set_platform(struct pctx *c, const char *prefix, const char *plat)
 	return 0;
 }
 
-static const char *const proxy_args[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
-					 "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
-					 "ALL_PROXY",  "all_proxy"};
+/*
+ * The proxy build arguments, as BuildKit passes them to every RUN: a build
+ * argument named like one of them in any case, with a non-empty value, sets
+ * both spellings. Its executor appends them after the ENV and ARG values and
+ * the runtime keeps the last value of a name, so they win over those.
+ */
+static int
+proxy_env_init(struct pctx *c)
+{
+	static const char *const names[][2] = {{"HTTP_PROXY", "http_proxy"},
+					       {"HTTPS_PROXY", "https_proxy"},
+					       {"FTP_PROXY", "ftp_proxy"},
+					       {"NO_PROXY", "no_proxy"},
+					       {"ALL_PROXY", "all_proxy"}};
+	static_assert(2 * ARRAY_SIZE(names) == ARRAY_SIZE(c->proxy_env), "one slot per name");
+	for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+		size_t n = strlen(names[k][0]);
+		const char *given = NULL;
+		for (size_t i = 0; i < c->opts->nbuild_args; i++) {
+			const char *ba = c->opts->build_args[i];
+			if (strncasecmp(ba, names[k][0], n) != 0 || ba[n] != '=')
+				continue;
+			/* Two spellings: the later in byte order wins; one twice: the last. */
+			if (!given || strncmp(ba, given, n) >= 0)
+				given = ba;
+		}
+		if (!given || !given[n + 1])
+			continue;
+		const char *v = bld_arena_strdup(c->a, given + n + 1);
+		if (!v)
+			return -ENOMEM;
+		c->proxy_env[c->nproxy_env++] = (struct bld_kv){names[k][0], v};
+		c->proxy_env[c->nproxy_env++] = (struct bld_kv){names[k][1], v};
+	}
+	return 0;
+}
+
+static bool
+is_proxy_env(const struct pctx *c, const char *name)
+{
+	for (size_t i = 0; i < c->nproxy_env; i++)
+		if (strcmp(c->proxy_env[i].key, name) == 0)
+			return true;
+	return false;
+}
 
 static int
 add_edge(struct pctx *c, unsigned from, unsigned to, unsigned line)
@@ -263,8 +296,9 @@ mount_expand(void *userdata, const char *value, struct sc_err *err)
 {
 	void **ud = userdata;
 	struct pctx *c = ud[0];
-	const struct scope *s = ud[1];
-	struct bld_shell sh = {.escape = c->escape, .lookup = scope_lookup, .userdata = (void *)s};
+	const struct bld_env *vars = ud[1];
+	struct bld_shell sh = {
+		.escape = c->escape, .lookup = bld_env_lookup, .userdata = (void *)vars};
 	char *out = NULL;
 	if (bld_shell_word(&sh, value, &out, err) < 0)
 		return NULL;
@@ -376,13 +410,19 @@ push(struct pctx *c, struct words_out *w, const char *s)
 	return w->v.oom ? sc_err_set(c->err, -ENOMEM, "out of memory") : 0;
 }
 
+/* ARGs BuildKit keeps out of the environment: they only configure the build. */
+static bool
+is_non_env_arg(const char *name)
+{
+	return strcmp(name, "BUILDKIT_SBOM_SCAN_CONTEXT") == 0 ||
+	       strcmp(name, "BUILDKIT_SBOM_SCAN_STAGE") == 0;
+}
+
 static int
-process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct kvl *args_kv,
-	     struct bld_step *step)
+process_step(struct pctx *c, struct bld_stage *st, struct bld_step *step)
 {
 	const struct bld_instr *in = step->instr;
-	struct bld_env *env = &c->envs[st->index];
-	struct scope s = {.env = env, .args = args};
+	const struct bld_env *vars = &c->vars[st->index];
 	unsigned line = in->start_line;
 	struct words_out *w = &c->words;
 	int r = 0;
@@ -395,7 +435,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			const struct bld_kv *kv = &in->u.kv.kvs[i];
 			const char *v = build_arg(c, kv->key);
 			if (!v && kv->value)
-				v = expand(c, &s, kv->value, line);
+				v = expand(c, vars, kv->value, line);
 			else if (!v) {
 				const char *g = bld_env_get(&c->declared, kv->key);
 				if (g && strcmp(g, UNSET) != 0)
@@ -408,8 +448,12 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 				break;
 			}
 			if (v) {
-				r = bld_env_set(args, kv->key, v);
-				if (r >= 0)
+				/* Like ENV, so a later ENV or ARG of the name replaces it. */
+				if (!is_non_env_arg(kv->key))
+					r = stage_var_set(c, st->index, kv->key, v);
+				if (r < 0)
+					r = sc_err_set(c->err, r, "out of memory");
+				else
 					r = push(c, w, bld_arena_printf(c->a, "%s=%s", kv->key, v));
 			} else {
 				r = push(c, w, kv->key);
@@ -419,8 +463,8 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 	case BLD_INSTR_ENV:
 	case BLD_INSTR_LABEL:
 		for (size_t i = 0; i < in->u.kv.n && r >= 0; i++) {
-			const char *k = expand(c, &s, in->u.kv.kvs[i].key, line);
-			const char *v = k ? expand(c, &s, in->u.kv.kvs[i].value, line) : NULL;
+			const char *k = expand(c, vars, in->u.kv.kvs[i].key, line);
+			const char *v = k ? expand(c, vars, in->u.kv.kvs[i].value, line) : NULL;
 			if (!k || !v) {
 				r = c->err->code ? c->err->code : -ENOMEM;
 				break;
@@ -434,7 +478,9 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 			if (r >= 0)
 				r = push(c, w, v);
 			if (r >= 0 && in->kind == BLD_INSTR_ENV) {
-				r = stage_env_set(c, st->index, k, v);
+				r = bld_env_set(&c->envs[st->index], k, v);
+				if (r >= 0)
+					r = stage_var_set(c, st->index, k, v);
 				if (r < 0)
 					r = sc_err_set(c->err, r, "out of memory");
 			}
@@ -449,15 +495,15 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 	case BLD_INSTR_ADD: {
 		const struct bld_copy *cp = &in->u.copy;
 		for (size_t i = 0; i < cp->nsrcs && r >= 0; i++)
-			r = push(c, w, expand(c, &s, cp->srcs[i], line));
+			r = push(c, w, expand(c, vars, cp->srcs[i], line));
 		if (r >= 0)
-			r = push(c, w, expand(c, &s, cp->dest, line));
-		if (r >= 0 && cp->chown && !(step->chown = expand(c, &s, cp->chown, line)))
+			r = push(c, w, expand(c, vars, cp->dest, line));
+		if (r >= 0 && cp->chown && !(step->chown = expand(c, vars, cp->chown, line)))
 			r = c->err->code;
-		if (r >= 0 && cp->chmod && !(step->chmod = expand(c, &s, cp->chmod, line)))
+		if (r >= 0 && cp->chmod && !(step->chmod = expand(c, vars, cp->chmod, line)))
 			r = c->err->code;
 		if (r >= 0 && cp->from) {
-			step->from = expand(c, &s, cp->from, line);
+			step->from = expand(c, vars, cp->from, line);
 			if (!step->from)
 				r = c->err->code;
 			else if (!step->from[0])
@@ -468,7 +514,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 		break;
 	}
 	case BLD_INSTR_WORKDIR: {
-		const char *v = expand(c, &s, in->u.str, line);
+		const char *v = expand(c, vars, in->u.str, line);
 		if (!v) {
 			r = c->err->code;
 			break;
@@ -488,7 +534,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 	}
 	case BLD_INSTR_USER:
 	case BLD_INSTR_STOPSIGNAL: {
-		const char *v = expand(c, &s, in->u.str, line);
+		const char *v = expand(c, vars, in->u.str, line);
 		if (!v) {
 			r = c->err->code;
 			break;
@@ -512,8 +558,9 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 	}
 	case BLD_INSTR_EXPOSE:
 		for (size_t i = 0; i < in->u.words.n && r >= 0; i++) {
-			struct bld_shell sh = {
-				.escape = c->escape, .lookup = scope_lookup, .userdata = &s};
+			struct bld_shell sh = {.escape = c->escape,
+					       .lookup = bld_env_lookup,
+					       .userdata = (void *)vars};
 			struct bld_shell_result res = {0};
 			struct sc_err e = SC_ERR_INIT;
 			r = bld_shell_process(&sh, in->u.words.v[i], &res, &e);
@@ -541,7 +588,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 		break;
 	case BLD_INSTR_VOLUME:
 		for (size_t i = 0; i < in->u.words.n && r >= 0; i++) {
-			const char *v = expand(c, &s, in->u.words.v[i], line);
+			const char *v = expand(c, vars, in->u.words.v[i], line);
 			r = push(c, w, v);
 			if (r >= 0 && !v[0])
 				r = pfail(c, line, "VOLUME '%s' expands to nothing",
@@ -556,7 +603,7 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 				r = sc_err_set(c->err, -ENOMEM, "out of memory");
 				break;
 			}
-			void *ud[2] = {c, &s};
+			void *ud[2] = {c, (void *)vars};
 			unsigned nssh = 0;
 			for (size_t i = 0; i < nm && r >= 0; i++) {
 				struct sc_err e = SC_ERR_INIT;
@@ -591,9 +638,10 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 		}
 		if (r < 0)
 			break;
-		struct kvl *ek = &c->env_kv[st->index];
-		if (ek->dirty || args_kv->dirty || !ek->snap) {
-			size_t max = ek->n + args_kv->n + ARRAY_SIZE(proxy_args);
+		/* Consecutive RUNs with no ENV or ARG between them share one list. */
+		struct kvl *vk = &c->vars_kv[st->index];
+		if (vk->dirty || !vk->snap) {
+			size_t max = vk->n + c->nproxy_env;
 			struct bld_kv *snap =
 				bld_arena_alloc(c->a, (max ? max : 1) * sizeof(*snap));
 			if (!snap) {
@@ -601,24 +649,17 @@ process_step(struct pctx *c, struct bld_stage *st, struct bld_env *args, struct 
 				break;
 			}
 			size_t ns = 0;
-			for (size_t i = 0; i < ek->n; i++)
-				snap[ns++] = ek->v[i];
-			for (size_t i = 0; i < args_kv->n; i++)
-				if (!bld_env_get(env, args_kv->v[i].key))
-					snap[ns++] = args_kv->v[i];
-			for (size_t i = 0; i < ARRAY_SIZE(proxy_args); i++) {
-				const char *v = build_arg(c, proxy_args[i]);
-				if (v && !bld_env_get(env, proxy_args[i]) &&
-				    !bld_env_get(args, proxy_args[i]))
-					snap[ns++] = (struct bld_kv){proxy_args[i], v};
-			}
-			ek->snap = snap;
-			ek->nsnap = ns;
-			ek->dirty = false;
-			args_kv->dirty = false;
+			for (size_t i = 0; i < vk->n; i++)
+				if (!c->nproxy_env || !is_proxy_env(c, vk->v[i].key))
+					snap[ns++] = vk->v[i];
+			for (size_t i = 0; i < c->nproxy_env; i++)
+				snap[ns++] = c->proxy_env[i];
+			vk->snap = snap;
+			vk->nsnap = ns;
+			vk->dirty = false;
 		}
-		step->run_env = ek->snap;
-		step->nrun_env = ek->nsnap;
+		step->run_env = vk->snap;
+		step->nrun_env = vk->nsnap;
 		if (r >= 0) {
 			step->words = in->node->args;
 			step->nwords = in->node->nargs;
@@ -657,22 +698,20 @@ static int
 process_stage(struct pctx *c, unsigned idx)
 {
 	struct bld_stage *st = &c->plan->stages[idx];
-	struct bld_env args = {0};
-	struct kvl args_kv = {0};
 	int r = 0;
 	if (st->base_stage >= 0) {
+		/* BuildKit starts from the base stage's state: its ENV and its ARGs. */
 		unsigned b = (unsigned)st->base_stage;
-		for (size_t i = 0; r >= 0 && i < c->env_kv[b].n; i++)
-			r = stage_env_set(c, idx, c->env_kv[b].v[i].key, c->env_kv[b].v[i].value);
+		r = bld_env_copy(&c->envs[idx], &c->envs[b]);
+		for (size_t i = 0; r >= 0 && i < c->vars_kv[b].n; i++)
+			r = stage_var_set(c, idx, c->vars_kv[b].v[i].key, c->vars_kv[b].v[i].value);
 		c->workdirs[idx] = c->workdirs[b];
 		c->users[idx] = c->users[b];
 		if (r < 0)
 			return sc_err_set(c->err, r, "out of memory");
 	}
 	for (size_t i = 0; i < st->nsteps && r >= 0; i++)
-		r = process_step(c, st, &args, &args_kv, &st->steps[i]);
-	bld_env_free(&args);
-	free(args_kv.v);
+		r = process_step(c, st, &st->steps[i]);
 	if (r < 0)
 		return r;
 	struct bld_env *env = &c->envs[idx];
@@ -752,7 +791,7 @@ plan_build(struct pctx *c, const struct bld_instr *ins, size_t n)
 	const char *tp = c->opts->target_platform ? c->opts->target_platform : bp;
 	if ((r = set_platform(c, "BUILD", bp)) < 0 || (r = set_platform(c, "TARGET", tp)) < 0)
 		return r == -ENOMEM ? sc_err_set(c->err, r, "out of memory") : r;
-	if ((r = bld_env_copy(&c->global, &c->platform)) < 0)
+	if ((r = bld_env_copy(&c->global, &c->platform)) < 0 || (r = proxy_env_init(c)) < 0)
 		return sc_err_set(c->err, r, "out of memory");
 
 	/* Count stages; global ARGs. */
@@ -777,18 +816,19 @@ plan_build(struct pctx *c, const struct bld_instr *ins, size_t n)
 	plan->stages = bld_arena_alloc(c->a, nstages * sizeof(struct bld_stage));
 	struct bld_kv *meta = bld_arena_alloc(c->a, (nmeta ? nmeta : 1) * sizeof(*meta));
 	c->envs = calloc(nstages, sizeof(struct bld_env));
-	c->env_kv = calloc(nstages, sizeof(struct kvl));
+	c->vars = calloc(nstages, sizeof(struct bld_env));
+	c->vars_kv = calloc(nstages, sizeof(struct kvl));
 	c->workdirs = calloc(nstages, sizeof(char *));
 	c->users = calloc(nstages, sizeof(char *));
 	c->edges = calloc(nstages, sizeof(*c->edges));
 	c->nedges = calloc(nstages, sizeof(size_t));
-	if (!plan->stages || !meta || !c->envs || !c->env_kv || !c->workdirs || !c->users ||
-	    !c->edges || !c->nedges)
+	if (!plan->stages || !meta || !c->envs || !c->vars || !c->vars_kv || !c->workdirs ||
+	    !c->users || !c->edges || !c->nedges)
 		return sc_err_set(c->err, -ENOMEM, "out of memory");
 	plan->nstages = nstages;
 
 	/* Pass 1: global ARGs, then each FROM expanded in the global scope. */
-	struct scope gs = {.args = &c->global};
+	const struct bld_env *gs = &c->global;
 	size_t si = 0, mi = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct bld_instr *in = &ins[i];
@@ -797,7 +837,7 @@ plan_build(struct pctx *c, const struct bld_instr *ins, size_t n)
 				const struct bld_kv *kv = &in->u.kv.kvs[k];
 				const char *v = build_arg(c, kv->key);
 				if (!v && kv->value &&
-				    !(v = expand(c, &gs, kv->value, in->start_line)))
+				    !(v = expand(c, gs, kv->value, in->start_line)))
 					return c->err->code;
 				if (v && (r = bld_env_set(&c->global, kv->key, v)) < 0)
 					return sc_err_set(c->err, r, "out of memory");
@@ -818,14 +858,14 @@ plan_build(struct pctx *c, const struct bld_instr *ins, size_t n)
 		st->from = in;
 		st->name = in->u.from.name;
 		st->base_stage = -1;
-		st->base = expand(c, &gs, in->u.from.image, in->start_line);
+		st->base = expand(c, gs, in->u.from.image, in->start_line);
 		if (!st->base)
 			return c->err->code;
 		if (!st->base[0])
 			return pfail(c, in->start_line, "base name (%s) should not be blank",
 				     in->u.from.image);
 		if (in->u.from.platform &&
-		    !(st->platform = expand(c, &gs, in->u.from.platform, in->start_line)))
+		    !(st->platform = expand(c, gs, in->u.from.platform, in->start_line)))
 			return c->err->code;
 		c->workdirs[st->index] = "/";
 	}
@@ -983,9 +1023,12 @@ bld_plan_new(const struct bld_dockerfile *df, const struct bld_plan_opts *opts,
 	bld_env_free(&c.declared);
 	for (size_t i = 0; c.envs && i < plan->nstages; i++)
 		bld_env_free(&c.envs[i]);
-	for (size_t i = 0; c.env_kv && i < plan->nstages; i++)
-		free(c.env_kv[i].v);
-	free(c.env_kv);
+	for (size_t i = 0; c.vars && i < plan->nstages; i++)
+		bld_env_free(&c.vars[i]);
+	for (size_t i = 0; c.vars_kv && i < plan->nstages; i++)
+		free(c.vars_kv[i].v);
+	free(c.vars);
+	free(c.vars_kv);
 	for (size_t i = 0; c.edges && i < plan->nstages; i++)
 		free(c.edges[i]);
 	free(c.envs);

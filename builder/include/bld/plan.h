@@ -9,11 +9,18 @@
  *    BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT) are set in the global
  *    scope automatically, and in a stage once declared.
  *  - A build argument (--build-arg NAME=VALUE) replaces the default of the
- *    ARGs of that name; the proxy ARGs (HTTP_PROXY, HTTPS_PROXY, FTP_PROXY,
- *    NO_PROXY, ALL_PROXY, upper or lower case) reach RUN without a
- *    declaration.
- *  - ENV outranks ARG; ENV, WORKDIR and USER carry over into a stage built
- *    FROM another stage, ARGs never do.
+ *    ARGs of that name. An ARG with a value (build argument, else default,
+ *    else for a bare "ARG NAME" the global value) is set from its line on;
+ *    one left without a value sets nothing.
+ *  - ENV and ARG values are one list: the later assignment of a name wins
+ *    (ARG V=1 then ENV V=2 gives 2; ENV V=2 then ARG V=1 gives 1). Only ENV
+ *    values go into the image (struct bld_stage env).
+ *  - The proxy ARGs (HTTP_PROXY, HTTPS_PROXY, FTP_PROXY, NO_PROXY,
+ *    ALL_PROXY) reach RUN without a declaration, only when a build argument
+ *    of that name in any case has a non-empty value; it sets both the upper-
+ *    and lower-case names and wins over ENV and ARG values of those names.
+ *  - ENV, ARGs, WORKDIR and USER carry over into a stage built FROM another
+ *    stage.
  *
  * Stages are found by name (case-insensitive) or index; COPY --from and RUN
  * --mount from= naming neither refer to an image. Only the stages the target
@@ -57,7 +64,11 @@ struct bld_step {
 	int from_stage;			/* the stage --from names, or -1 (image or context) */
 	const struct bld_mount *mounts; /* RUN: mounts with values expanded */
 	size_t nmounts;
-	const struct bld_kv *run_env; /* RUN: ENV, then ARGs in scope, then proxy ARGs */
+	/*
+	 * RUN: the ENV and ARG values set so far (each name once), then the proxy
+	 * ARGs; the base image's own ENV is not known here, the executor adds it.
+	 */
+	const struct bld_kv *run_env;
 	size_t nrun_env;
 	const char *workdir; /* working directory after this step */
 	const char *user;    /* user after this step, or NULL */

@@ -115,9 +115,139 @@ TEST(proxy_args_reach_run)
 {
 	const char *ba[] = {"HTTP_PROXY=http://proxy:3128", "UNDECLARED=x"};
 	ASSERT_NOT_NULL(mk("FROM a\nRUN env\n", NULL, ba, 2));
-	ASSERT_EQ(step(0, 0)->nrun_env, 1);
+	/* BuildKit's executor sets both spellings, whichever one was given. */
+	ASSERT_EQ(step(0, 0)->nrun_env, 2);
 	ASSERT_STREQ(step(0, 0)->run_env[0].key, "HTTP_PROXY");
 	ASSERT_STREQ(step(0, 0)->run_env[0].value, "http://proxy:3128");
+	ASSERT_STREQ(step(0, 0)->run_env[1].key, "http_proxy");
+	ASSERT_STREQ(step(0, 0)->run_env[1].value, "http://proxy:3128");
+}
+
+/* The value of name in a RUN step's environment, or NULL; a name listed twice fails the test. */
+static const char *
+env_of(const struct bld_step *s, const char *name)
+{
+	const char *v = NULL;
+	for (size_t i = 0; i < s->nrun_env; i++)
+		if (strcmp(s->run_env[i].key, name) == 0) {
+			ASSERT_TRUE(v == NULL);
+			v = s->run_env[i].value;
+		}
+	return v;
+}
+
+TEST(stage_arg_reaches_run)
+{
+	ASSERT_NOT_NULL(mk("FROM a\nARG V=1 W=${V}2\nRUN env\n", NULL, NULL, 0));
+	ASSERT_EQ(step(0, 1)->nrun_env, 2);
+	ASSERT_STREQ(env_of(step(0, 1), "V"), "1");
+	ASSERT_STREQ(env_of(step(0, 1), "W"), "12");
+	/* An ARG is not part of the image's environment. */
+	ASSERT_EQ(plan->stages[0].nenv, 0);
+}
+
+TEST(build_arg_overrides_arg_in_run)
+{
+	const char *ba[] = {"V=9", "U=u"};
+	ASSERT_NOT_NULL(mk("FROM a\nARG V=1\nARG U\nARG N\nRUN env\n", NULL, ba, 2));
+	ASSERT_STREQ(env_of(step(0, 3), "V"), "9");
+	ASSERT_STREQ(env_of(step(0, 3), "U"), "u");
+	/* Declared without a value and given none: not set at all, not set empty. */
+	ASSERT_TRUE(env_of(step(0, 3), "N") == NULL);
+	ASSERT_EQ(step(0, 3)->nrun_env, 2);
+}
+
+TEST(global_arg_reaches_run_only_when_redeclared)
+{
+	ASSERT_NOT_NULL(mk("ARG G=g H=h N\nFROM a\nRUN env\nARG G N\nRUN env\n", NULL, NULL, 0));
+	ASSERT_EQ(step(0, 0)->nrun_env, 0);
+	ASSERT_STREQ(env_of(step(0, 2), "G"), "g");
+	ASSERT_TRUE(env_of(step(0, 2), "H") == NULL);
+	ASSERT_TRUE(env_of(step(0, 2), "N") == NULL);
+	ASSERT_EQ(step(0, 2)->nrun_env, 1);
+
+	const char *ba[] = {"G=x"};
+	ASSERT_NOT_NULL(mk("ARG G=g\nFROM a\nARG G\nRUN env\n", NULL, ba, 1));
+	ASSERT_STREQ(env_of(step(0, 1), "G"), "x");
+}
+
+TEST(env_beats_earlier_arg_in_run)
+{
+	ASSERT_NOT_NULL(
+		mk("FROM a\nARG V=arg W=w\nENV V=env\nRUN env\nARG V\nRUN env\n", NULL, NULL, 0));
+	ASSERT_STREQ(env_of(step(0, 2), "V"), "env");
+	ASSERT_STREQ(env_of(step(0, 2), "W"), "w");
+	ASSERT_EQ(step(0, 2)->nrun_env, 2);
+	/* Re-declared without a value and given none, the ARG changes nothing. */
+	ASSERT_STREQ(env_of(step(0, 4), "V"), "env");
+}
+
+TEST(arg_with_value_after_env_wins_in_run)
+{
+	/* BuildKit keeps ENV and ARG values in one list: the later assignment wins. */
+	const char *ba[] = {"B=build"};
+	ASSERT_NOT_NULL(mk("FROM a\nENV V=env B=env\nARG V=arg\nARG B\nRUN env\nLABEL v=$V\n", NULL,
+			   ba, 1));
+	ASSERT_STREQ(env_of(step(0, 3), "V"), "arg");
+	ASSERT_STREQ(env_of(step(0, 3), "B"), "build");
+	ASSERT_EQ(step(0, 3)->nrun_env, 2);
+	ASSERT_STREQ(step(0, 4)->words[1], "arg");
+	/* The image keeps the ENV values. */
+	ASSERT_EQ(plan->stages[0].nenv, 2);
+	ASSERT_STREQ(plan->stages[0].env[0].value, "env");
+}
+
+TEST(arg_after_run_does_not_reach_it)
+{
+	ASSERT_NOT_NULL(mk("FROM a\nRUN env\nARG V=1\nRUN env\n", NULL, NULL, 0));
+	ASSERT_EQ(step(0, 0)->nrun_env, 0);
+	ASSERT_STREQ(env_of(step(0, 2), "V"), "1");
+}
+
+TEST(proxy_args_only_when_given)
+{
+	ASSERT_NOT_NULL(mk("FROM a\nRUN env\n", NULL, NULL, 0));
+	ASSERT_EQ(step(0, 0)->nrun_env, 0);
+
+	/* Names match case-insensitively; an empty value sets nothing; the proxy wins over ENV. */
+	const char *ba[] = {"https_proxy=http://p:1", "No_Proxy=localhost",
+			    "FTP_PROXY=", "OTHER=x"};
+	ASSERT_NOT_NULL(mk("FROM a\nENV HTTPS_PROXY=env\nRUN env\n", NULL, ba, 4));
+	const struct bld_step *s = step(0, 1);
+	ASSERT_STREQ(env_of(s, "HTTPS_PROXY"), "http://p:1");
+	ASSERT_STREQ(env_of(s, "https_proxy"), "http://p:1");
+	ASSERT_STREQ(env_of(s, "NO_PROXY"), "localhost");
+	ASSERT_STREQ(env_of(s, "no_proxy"), "localhost");
+	ASSERT_TRUE(env_of(s, "No_Proxy") == NULL);
+	ASSERT_TRUE(env_of(s, "FTP_PROXY") == NULL);
+	ASSERT_TRUE(env_of(s, "OTHER") == NULL);
+	ASSERT_EQ(s->nrun_env, 4);
+	ASSERT_STREQ(plan->stages[0].env[0].value, "env");
+}
+
+TEST(platform_args_reach_run_only_when_redeclared)
+{
+	ASSERT_NOT_NULL(
+		mk("FROM a\nRUN env\nARG TARGETPLATFORM BUILDARCH\nRUN env\n", NULL, NULL, 0));
+	ASSERT_EQ(step(0, 0)->nrun_env, 0);
+	const struct bld_step *s = step(0, 2);
+	ASSERT_STREQ(env_of(s, "TARGETPLATFORM"), "linux/arm64/v8");
+	ASSERT_STREQ(env_of(s, "BUILDARCH"), "amd64");
+	ASSERT_TRUE(env_of(s, "TARGETOS") == NULL);
+	ASSERT_EQ(s->nrun_env, 2);
+}
+
+TEST(args_carry_into_stage_built_on_stage)
+{
+	ASSERT_NOT_NULL(mk("FROM a AS base\nARG V=1\nENV E=e\n"
+			   "FROM base AS child\nRUN env\nLABEL v=$V\n"
+			   "FROM a\nRUN env\n",
+			   NULL, NULL, 0));
+	ASSERT_STREQ(env_of(step(1, 0), "V"), "1");
+	ASSERT_STREQ(env_of(step(1, 0), "E"), "e");
+	ASSERT_EQ(step(1, 0)->nrun_env, 2);
+	ASSERT_STREQ(step(1, 1)->words[1], "1");
+	ASSERT_EQ(step(2, 0)->nrun_env, 0);
 }
 
 TEST(stage_graph_and_target)
