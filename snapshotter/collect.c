@@ -600,7 +600,10 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 	_cleanup_free_ size_t *order = victim_order(g, victim, &n);
 	_cleanup_free_ size_t *deleted = malloc((SNAP_COLLECT_BATCH + 1) * sizeof(size_t));
 	_cleanup_free_ uint64_t *folder_id = malloc((SNAP_COLLECT_BATCH + 1) * sizeof(uint64_t));
-	if (!order || !deleted || !folder_id)
+	_cleanup_free_ size_t *gone = malloc((n + 1) * sizeof(size_t));
+	_cleanup_free_ uint64_t *gone_folder = malloc((n + 1) * sizeof(uint64_t));
+	size_t ngone = 0;
+	if (!order || !deleted || !folder_id || !gone || !gone_folder)
 		return sc_err_set(err, -ENOMEM, "out of memory");
 	if (removed_out)
 		memset(removed_out, 0, g->n * sizeof(*removed_out));
@@ -630,32 +633,38 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 			res.removed[k] += b.removed[k];
 		pos = b.end;
 
-		/* Durable first (collect.h), then the cheap renames into trash/. */
 		r = snap_meta_sync(s->meta);
 		if (r < 0) {
 			sc_err_setsys(err, r, "cannot sync metadata");
 			break;
 		}
 		for (size_t i = 0; i < b.ndeleted; i++) {
-			const struct snap_gc_node *node = &g->v[b.deleted[i]];
-			char rel[PATH_MAX];
-			if (removed_out)
-				removed_out[b.deleted[i]] = true;
-			if (node->type == SNAP_OBJ_SNAPSHOT)
-				snap_snapshot_rel(rel, sizeof(rel), b.folder_id[i]);
-			else if (node->type == SNAP_OBJ_BLOB)
-				snap_blob_rel(rel, sizeof(rel), node->id);
-			else
-				continue;
-			/*
-			 * No record names it any more, durably: delete it now, outside
-			 * any transaction. A crash part-way leaves a folder without a
-			 * record, which the next open moves to trash; what cannot go now
-			 * (a busy mount) waits in trash.
-			 */
-			if (sc_rm_rf_at(s->root_fd, rel) < 0)
-				snap_store_trash(s, rel);
+			gone[ngone] = b.deleted[i];
+			gone_folder[ngone] = b.folder_id[i];
+			ngone++;
 		}
+	}
+
+	/*
+	 * No record names these any more, durably: delete them now, outside any
+	 * transaction, all at the end (a journaling file system would otherwise
+	 * flush every batch's deletions at the next sync). A crash part-way
+	 * leaves folders without records, which the next open moves to trash;
+	 * what cannot go now (a busy mount) waits in trash.
+	 */
+	for (size_t i = 0; i < ngone; i++) {
+		const struct snap_gc_node *node = &g->v[gone[i]];
+		char rel[PATH_MAX];
+		if (removed_out)
+			removed_out[gone[i]] = true;
+		if (node->type == SNAP_OBJ_SNAPSHOT)
+			snap_snapshot_rel(rel, sizeof(rel), gone_folder[i]);
+		else if (node->type == SNAP_OBJ_BLOB)
+			snap_blob_rel(rel, sizeof(rel), node->id);
+		else
+			continue;
+		if (sc_rm_rf_at(s->root_fd, rel) < 0)
+			snap_store_trash(s, rel);
 	}
 	snap_store_empty_trash(s);
 	if (ret)

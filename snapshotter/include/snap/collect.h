@@ -25,10 +25,10 @@
  *         |                remaining child or referrer. A check that fails
  *         |                keeps the object (a build got there first).
  *         v
- *   after each transaction: sync the metadata, then delete that batch's
- *   folders and files, outside any transaction. The writer lock is never
- *   held while files are deleted, and a crash at any point leaves only
- *   folders without records (or trash) that the next open clears.
+ *   each transaction is synced as it commits; then all the victims' folders
+ *   and files are deleted, outside any transaction. The writer lock is
+ *   never held while files are deleted, and a crash at any point leaves
+ *   only folders without records (or trash) that the next open clears.
  */
 #pragma once
 
