@@ -11,8 +11,7 @@
  * import and export, unless the media types have to change family (then the
  * manifest, and only the manifest, is rewritten).
  */
-#include <archive.h>
-#include <archive_entry.h>
+#include "layer/archive-lib.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -655,7 +654,9 @@ snap_image_export(struct snap_store *s, const char *name, const struct snap_imag
 		  struct sc_err *err)
 {
 	struct snap_image_info info = {0};
-	int r = snap_image_get(s, name, &info, err);
+	int r = snap_archive_load(err);
+	if (r >= 0)
+		r = snap_image_get(s, name, &info, err);
 	if (r < 0)
 		return r;
 	if (opts->type == SNAP_EXPORT_OCI || opts->type == SNAP_EXPORT_DOCKER)

@@ -17,9 +17,8 @@
  * reason. Hard links within the layer are written as links to the first
  * path written.
  */
-#include <archive.h>
 #include <assert.h>
-#include <archive_entry.h>
+#include "archive-lib.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -648,6 +647,9 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 		snap_layer_diff_opts_init(&defaults);
 		opts = &defaults;
 	}
+	int lr = snap_archive_load(err);
+	if (lr < 0)
+		return lr;
 	struct walker *w = calloc(1, sizeof(*w));
 	if (!w)
 		return sc_err_set(err, -ENOMEM, "out of memory");
