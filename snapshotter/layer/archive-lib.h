@@ -8,7 +8,8 @@
  * the rest of the program never maps the library.
  *
  * Include this header instead of <archive.h> and <archive_entry.h>; calls
- * keep their libarchive names and go through the loaded table.
+ * keep their libarchive names and go through the loaded table, loading it
+ * on first use if an entry point has not.
  */
 #pragma once
 
@@ -92,7 +93,13 @@ int snap_archive_load(struct sc_err *err);
 static inline const struct snap_archive_lib *
 snap_archive(void)
 {
-	/* Calling libarchive before snap_archive_load() is a programming error. */
+	/*
+	 * Entry points load it first so a missing library is a clean error;
+	 * helpers they share load it on demand. Reaching a call with the
+	 * library missing means an entry point forgot to check.
+	 */
+	if (!snap_archive_loaded)
+		snap_archive_load(NULL);
 	assert(snap_archive_loaded);
 	return &snap_archive_lib;
 }
