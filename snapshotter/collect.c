@@ -542,10 +542,41 @@ collect_image(struct snap_txn *t, const struct snap_gc_node *n)
 	return r < 0 ? r : DELETE;
 }
 
+static void
+owner_value(const struct snap_store *s, uint8_t v[12])
+{
+	uint32_t pid = (uint32_t)s->pid;
+	v[0] = (uint8_t)(pid >> 24);
+	v[1] = (uint8_t)(pid >> 16);
+	v[2] = (uint8_t)(pid >> 8);
+	v[3] = (uint8_t)pid;
+	sc_put_be64(v + 4, s->starttime);
+}
+
+static int
+owner_clear(struct snap_txn *t, void *arg)
+{
+	const uint8_t *mine = arg;
+	MDB_val v;
+	if (snap_txn_get(t, SNAP_DB_META, SNAP_COLLECT_OWNER_KEY, strlen(SNAP_COLLECT_OWNER_KEY),
+			 &v) < 0 ||
+	    v.mv_size != 12 || memcmp(v.mv_data, mine, 12) != 0)
+		return 0; /* another collection has taken over the marker */
+	return snap_txn_del(t, SNAP_DB_META, SNAP_COLLECT_OWNER_KEY,
+			    strlen(SNAP_COLLECT_OWNER_KEY));
+}
+
 static int
 batch_write(struct snap_txn *t, void *arg)
 {
 	struct batch *b = arg;
+	/* Mark the collection in progress until its files are gone (store-internal.h). */
+	uint8_t owner[12];
+	owner_value(b->s, owner);
+	int mr = snap_txn_put(t, SNAP_DB_META, SNAP_COLLECT_OWNER_KEY,
+			      strlen(SNAP_COLLECT_OWNER_KEY), owner, sizeof(owner), 0);
+	if (mr < 0)
+		return mr;
 	/* A retry after the map grew starts the batch again from scratch. */
 	b->ndeleted = 0;
 	b->kept = 0;
@@ -665,6 +696,11 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 			continue;
 		if (sc_rm_rf_at(s->root_fd, rel) < 0)
 			snap_store_trash(s, rel);
+	}
+	if (res.transactions) {
+		uint8_t owner[12];
+		owner_value(s, owner);
+		snap_meta_write(s->meta, owner_clear, owner, NULL);
 	}
 	snap_store_empty_trash(s);
 	if (ret)

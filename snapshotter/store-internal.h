@@ -118,6 +118,14 @@ int snap_blob_delete_txn(struct snap_txn *t, const struct snap_blob_info *info);
 void snap_blob_rel(char *buf, size_t len, const char *digest);
 
 /*
+ * META key naming a collection in progress (pid u32 + start time u64,
+ * big-endian): set by every deletion transaction of snap_collect(), cleared
+ * once its files are deleted. Found with a dead owner at open, it makes the
+ * cleanup sweep blobs/ too.
+ */
+#define SNAP_COLLECT_OWNER_KEY "collect.owner"
+
+/*
  * Restores invariants 2 and 3 of store.h; called by open. Unless full, the
  * orphan scan is skipped when snapshots/ holds one folder per record (which
  * relies on invariant 1; check --repair, which cannot, asks for full).

@@ -407,10 +407,42 @@ collect_orphans(struct snap_store *s, struct snap_txn *t, struct orphan_scan *o)
 	return 0;
 }
 
+/* Moves blob files no record names to trash; only under the writer lock. */
+static int
+trash_blob_orphans(struct snap_store *s, struct snap_txn *t)
+{
+	_cleanup_close_ int fd =
+		openat(s->root_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(TAKE_FD(fd)) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char digest[80];
+		snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
+		MDB_val v;
+		if (strlen(de->d_name) != 64 ||
+		    snap_txn_get(t, SNAP_DB_BLOBS, digest, strlen(digest), &v) == 0)
+			continue; /* named by a record, or not a name snapctl gives */
+		char rel[PATH_MAX];
+		snprintf(rel, sizeof(rel), "blobs/sha256/%s", de->d_name);
+		sc_debug("moving %s to trash: no record (left by a crash)", rel);
+		snap_store_trash(s, rel);
+	}
+	return t->error;
+}
+
+struct orphan_sweep {
+	struct snap_store *s;
+	bool blobs;	   /* also blobs/: a collection was cut short */
+	uint8_t owner[12]; /* the collect.owner value that asked for it */
+};
+
 static int
 trash_orphans(struct snap_txn *t, void *arg)
 {
-	struct snap_store *s = arg;
+	struct orphan_sweep *sw = arg;
+	struct snap_store *s = sw->s;
 	struct orphan_scan o = {0};
 	int r = collect_orphans(s, t, &o);
 	for (size_t i = 0; r >= 0 && i < o.n; i++) {
@@ -422,6 +454,17 @@ trash_orphans(struct snap_txn *t, void *arg)
 		r = snap_store_trash(s, rel);
 	}
 	free(o.ids);
+	if (r >= 0 && sw->blobs) {
+		r = trash_blob_orphans(s, t);
+		/* Done for the collection that asked, unless another one has started since. */
+		MDB_val v;
+		if (r >= 0 &&
+		    snap_txn_get(t, SNAP_DB_META, SNAP_COLLECT_OWNER_KEY,
+				 strlen(SNAP_COLLECT_OWNER_KEY), &v) == 0 &&
+		    v.mv_size == sizeof(sw->owner) && memcmp(v.mv_data, sw->owner, v.mv_size) == 0)
+			r = snap_txn_del(t, SNAP_DB_META, SNAP_COLLECT_OWNER_KEY,
+					 strlen(SNAP_COLLECT_OWNER_KEY));
+	}
 	return r;
 }
 
@@ -463,6 +506,27 @@ snap_store_cleanup(struct snap_store *s, bool full, struct sc_err *err)
 	}
 
 	/*
+	 * A collection that died between its transactions and its file
+	 * deletions leaves files without records, blobs among them: its
+	 * marker (collect.h) says to sweep blobs/ too, and in full.
+	 */
+	struct orphan_sweep sw = {.s = s};
+	struct snap_txn t;
+	int r = snap_txn_begin_read(s->meta, &t, err);
+	if (r < 0)
+		return r;
+	MDB_val v;
+	if (snap_txn_get(&t, SNAP_DB_META, SNAP_COLLECT_OWNER_KEY, strlen(SNAP_COLLECT_OWNER_KEY),
+			 &v) == 0 &&
+	    v.mv_size == sizeof(sw.owner)) {
+		memcpy(sw.owner, v.mv_data, sizeof(sw.owner));
+		uint32_t pid = (uint32_t)sw.owner[0] << 24 | (uint32_t)sw.owner[1] << 16 |
+			       (uint32_t)sw.owner[2] << 8 | sw.owner[3];
+		if (!sc_proc_alive((pid_t)pid, sc_get_be64(sw.owner + 4)))
+			sw.blobs = full = true;
+	}
+
+	/*
 	 * snapshots/: a folder per record means no orphans. Where directory
 	 * link counts count subfolders (ext4, xfs: 2 + subfolders) that is an
 	 * O(1) check; otherwise look in a read transaction first, so the common
@@ -475,24 +539,23 @@ snap_store_cleanup(struct snap_store *s, bool full, struct sc_err *err)
 	    st.st_nlink - 2 == counts.snapshots[SNAP_KIND_ACTIVE] +
 				       counts.snapshots[SNAP_KIND_VIEW] +
 				       counts.snapshots[SNAP_KIND_COMMITTED]) {
+		snap_txn_end(&t);
 		snap_store_empty_trash(s);
 		return 0;
 	}
-	struct snap_txn t;
-	int r = snap_txn_begin_read(s->meta, &t, err);
-	if (r < 0)
-		return r;
 	struct orphan_scan o = {0};
 	r = collect_orphans(s, &t, &o);
 	snap_txn_end(&t);
-	bool any = false;
+	bool any = sw.blobs;
 	for (size_t i = 0; i < o.n; i++)
 		any |= o.ids[i] != 0;
 	free(o.ids);
 	if (r < 0)
 		return sc_err_setsys(err, r, "cannot scan '%s/snapshots'", s->root);
-	if (any) {
-		r = snap_meta_write(s->meta, trash_orphans, s, err);
+	if (full && !sw.blobs)
+		sw.blobs = true; /* a full sweep (check --repair) covers blobs too */
+	if (any || sw.blobs) {
+		r = snap_meta_write(s->meta, trash_orphans, &sw, err);
 		if (r < 0)
 			return sc_err_prefix(err, r, "cleaning up after a crash");
 	}

@@ -14,7 +14,7 @@ killed=0
 for round in $(seq 1 30); do
 	"$SNAPCTL" --root "$STORE" prune >/dev/null &  # the process itself, so kill -9 hits it
 	pid=$!
-	sleep "0.$(printf '%03d' $(( RANDOM % 300 )))"
+	sleep "0.$(printf '%03d' $(( RANDOM % 150 )))"
 	kill -9 $pid 2>/dev/null && killed=$((killed + 1)) || true
 	wait $pid 2>/dev/null || true
 	report=$(snap check --json) || true
