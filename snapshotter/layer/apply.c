@@ -16,8 +16,7 @@
  * Hard links resolve their target under the same rules, so they only reach
  * files inside the root. Folder times are set last, after their contents.
  */
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive-lib.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
