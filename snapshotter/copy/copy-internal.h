@@ -2,7 +2,8 @@
  * Shared between the parts of the copy engine: copy.c walks the tree,
  * attrs.c copies owner, mode, xattrs and times, data.c holds the
  * reflink -> copy_file_range -> read/write ladder and the per-file-system
- * method cache, uring.c the io_uring pipeline. One struct copy_ctx per call;
+ * method cache, uring.c the io_uring pipeline, writer.c the batched writer
+ * of streamed data on top of it. One struct copy_ctx per call (or writer);
  * only the method cache is shared between calls.
  */
 #pragma once
@@ -21,6 +22,10 @@
 #define COPY_URING_MAX_FILE (4u << 20)
 /* Bytes per io_uring read/write. */
 #define COPY_CHUNK (128u << 10)
+/* The writer starts writeback of a large file's data this many bytes at a time. */
+#define COPY_WRITEBACK_WINDOW (8u << 20)
+/* The writer submits its writes to the kernel in batches of this many. */
+#define COPY_STREAM_BATCH 8u
 /* Buffer of the synchronous read/write loop. */
 #define COPY_RW_BUF (256u << 10)
 
@@ -57,6 +62,15 @@ struct copy_ctx {
 	struct copy_uring *uring; /* NULL until the first file needs it */
 	bool uring_off;		  /* flag, env or setup failure */
 };
+
+/*
+ * Fills ctx from opts (NULL: defaults) and SNAPCTL_NO_IO_URING; roots and
+ * names are the caller's. -EINVAL (err set) for a queue depth over the limit.
+ */
+int copy_ctx_init(struct copy_ctx *ctx, const char *src, const char *dst,
+		  const struct snap_copy_opts *opts, struct sc_err *err);
+/* Frees what ctx holds (the pipeline after waiting for it, buffers, root fds). */
+void copy_ctx_done(struct copy_ctx *ctx);
 
 /* "'name/rel'" for messages; rel "." is the root itself. */
 #define COPY_PATH_FMT "'%s%s%s'"
@@ -122,5 +136,21 @@ int copy_uring_add(struct copy_uring *u, const char *rel, const struct stat *st,
 		   int dst_fd);
 /* Waits until every queued file is copied; returns the first failure. */
 int copy_uring_drain(struct copy_uring *u);
+
+/*
+ * Stream jobs, for the writer: the data of one destination file at a time
+ * comes from the caller instead of a source fd. begin takes ownership of fd
+ * and of arg (finish is called once for it, see snap_copy_finish_fn, also
+ * when begin fails); write copies the bytes into pool slots, issuing each
+ * slot when it is full or the next bytes are not contiguous, and waits for
+ * completions when no slot is free; end issues the last slot. The file is
+ * finished (finish, then close) when its last write completes. A file whose
+ * data has a gap keeps it as a hole (the caller sets the size in finish).
+ * All return the first failure of any file (err set).
+ */
+int copy_uring_stream_begin(struct copy_uring *u, const char *name, int fd,
+			    snap_copy_finish_fn finish, void *arg);
+int copy_uring_stream_write(struct copy_uring *u, const void *data, size_t len, uint64_t off);
+int copy_uring_stream_end(struct copy_uring *u);
 /* Waits for requests still in flight, closes, frees. NULL-safe; returns NULL. */
 struct copy_uring *copy_uring_free(struct copy_uring *u);

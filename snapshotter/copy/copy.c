@@ -471,9 +471,9 @@ finish_dir(struct copy_ctx *ctx, const struct dir_rec *d)
 	return copy_attrs_fd(ctx, sfd, dfd, &d->st, d->rel);
 }
 
-static int
-ctx_init(struct copy_ctx *ctx, const char *src, const char *dst, const struct snap_copy_opts *opts,
-	 struct sc_err *err)
+int
+copy_ctx_init(struct copy_ctx *ctx, const char *src, const char *dst,
+	      const struct snap_copy_opts *opts, struct sc_err *err)
 {
 	*ctx = (struct copy_ctx){
 		.src_root = -EBADF,
@@ -493,8 +493,8 @@ ctx_init(struct copy_ctx *ctx, const char *src, const char *dst, const struct sn
 	return 0;
 }
 
-static void
-ctx_done(struct copy_ctx *ctx)
+void
+copy_ctx_done(struct copy_ctx *ctx)
 {
 	ctx->uring = copy_uring_free(ctx->uring);
 	free(ctx->xnames);
@@ -548,13 +548,13 @@ snap_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 {
 	assert(src && dst);
 	struct copy_ctx ctx;
-	int r = ctx_init(&ctx, src, dst, opts, err);
+	int r = copy_ctx_init(&ctx, src, dst, opts, err);
 	if (r < 0)
 		return r;
 	struct walk w = {.ctx = &ctx};
 	r = copy_tree(&ctx, &w, src_dirfd, src, dst_dirfd, dst);
 	walk_done(&w);
-	ctx_done(&ctx);
+	copy_ctx_done(&ctx);
 	if (r < 0)
 		return r;
 	if (ret_stats)
@@ -568,7 +568,7 @@ snap_copy_file(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 {
 	assert(src && dst);
 	struct copy_ctx ctx;
-	int r = ctx_init(&ctx, src, dst, opts, err);
+	int r = copy_ctx_init(&ctx, src, dst, opts, err);
 	if (r < 0)
 		return r;
 	/* Messages name the file itself: rel "." below roots that are never used as paths. */
@@ -622,6 +622,6 @@ snap_copy_file(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 fail:
 	(void)unlinkat(dst_dirfd, dst, 0);
 out:
-	ctx_done(&ctx);
+	copy_ctx_done(&ctx);
 	return r;
 }

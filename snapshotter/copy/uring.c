@@ -16,6 +16,18 @@
  *  3. After the first failure (u->error), nothing new is issued; requests
  *     in flight are waited for before any buffer or fd they use is released.
  *
+ *  4. A stream job (the writer's) has no source fd: its data is copied in by
+ *     the caller, one slot at a time (the job's fill slot, held but not in
+ *     flight), and issued as a write when full. At most one stream job is
+ *     current (u->stream, not yet ended); a job is finished only once ended
+ *     with no fill slot and no request in flight.
+ *  5. Unless the caller will not sync (SNAP_COPY_NO_SYNC), a stream job's
+ *     written data gets writeback started, a hint and not a sync, every
+ *     COPY_WRITEBACK_WINDOW bytes and for the rest once the file is
+ *     complete; the job is finished after that request. The disk then works
+ *     while the caller still unpacks, and its final syncfs() has less left
+ *     (on ext4 it went from ~1.0 s to ~0.5 s for a 685 MiB layer).
+ *
  * Short reads and writes are requeued for the rest of their chunk. A read
  * that returns 0 before the size seen by the walk means the file shrank: the
  * copy ends there. Plain fds, no registered files: liburing 2.3 cannot
@@ -38,6 +50,7 @@ enum slot_op {
 	OP_OPEN_DST,
 	OP_READ,
 	OP_WRITE,
+	OP_WRITEBACK, /* sync_file_range(SYNC_FILE_RANGE_WRITE): only starts writeback */
 };
 
 struct job {
@@ -50,6 +63,15 @@ struct job {
 	uint64_t next_off; /* next chunk to read */
 	uint64_t bytes;	   /* written so far */
 	bool eof;	   /* the file ended before st.st_size */
+
+	/* Stream jobs (invariant 4). finish is NULL once called. */
+	bool stream;
+	bool ended;	   /* the caller gave all the data */
+	struct slot *fill; /* being filled by the caller, not in flight */
+	uint64_t flushed;  /* writeback started below this offset */
+	bool flush_final;  /* writeback of the rest started (or skipped) */
+	snap_copy_finish_fn finish;
+	void *finish_arg;
 };
 
 struct slot {
@@ -78,6 +100,8 @@ struct copy_uring {
 	unsigned inflight;
 	int error;
 	struct open_how how_src, how_dst;
+	struct job *stream; /* the stream job being filled, NULL when none */
+	bool writeback;	    /* stream jobs start writeback early (invariant 5) */
 };
 
 static void
@@ -85,6 +109,8 @@ job_free(struct job *j)
 {
 	if (!j)
 		return;
+	if (j->finish)
+		(void)j->finish(j->finish_arg, j->dst_fd, -ECANCELED, NULL);
 	if (j->src_fd >= 0)
 		close(j->src_fd);
 	if (j->dst_fd >= 0)
@@ -161,7 +187,16 @@ copy_uring_new(struct copy_ctx *ctx, struct copy_uring **ret)
 	}
 	u->nfree = u->qd;
 
-	int r = io_uring_queue_init(u->qd, &u->ring, 0);
+	/*
+	 * Completions of work the kernel punted to its workers are delivered
+	 * when we next enter the kernel (we do so all the time) instead of by
+	 * an interrupt per completion: in a VM each is an IPI and a VM exit,
+	 * which made the writer slower than pwrite. Before Linux 5.19: EINVAL.
+	 */
+	int r = io_uring_queue_init(u->qd, &u->ring,
+				    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+	if (r == -EINVAL)
+		r = io_uring_queue_init(u->qd, &u->ring, 0);
 	if (r < 0) {
 		sc_debug("copy: io_uring unavailable (%s), using plain syscalls", sc_strerror(r));
 		copy_uring_free(u);
@@ -170,6 +205,8 @@ copy_uring_new(struct copy_ctx *ctx, struct copy_uring **ret)
 	u->ring_ok = true;
 
 	struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
+	u->writeback = !(ctx->flags & SNAP_COPY_NO_SYNC) && probe &&
+		       io_uring_opcode_supported(probe, IORING_OP_SYNC_FILE_RANGE);
 	bool ops_ok = probe && io_uring_opcode_supported(probe, IORING_OP_OPENAT2) &&
 		      io_uring_opcode_supported(probe, IORING_OP_READ) &&
 		      io_uring_opcode_supported(probe, IORING_OP_WRITE);
@@ -243,6 +280,10 @@ issue(struct copy_uring *u, struct slot *s)
 		io_uring_prep_write(sqe, j->dst_fd, s->buf + s->done, s->have - s->done,
 				    s->off + s->done);
 		break;
+	case OP_WRITEBACK:
+		io_uring_prep_sync_file_range(sqe, j->dst_fd, s->len, s->off,
+					      SYNC_FILE_RANGE_WRITE);
+		break;
 	}
 	io_uring_sqe_set_data(sqe, s);
 	j->inflight++;
@@ -252,7 +293,16 @@ issue(struct copy_uring *u, struct slot *s)
 static bool
 job_wants_chunk(const struct job *j)
 {
-	return j->opening == 0 && !j->eof && j->next_off < (uint64_t)j->st.st_size;
+	return !j->stream && j->opening == 0 && !j->eof && j->next_off < (uint64_t)j->st.st_size;
+}
+
+/* Nothing left to issue or wait for: the job can be finished. */
+static bool
+job_done(const struct job *j)
+{
+	if (j->inflight > 0 || j->opening > 0)
+		return false;
+	return j->stream ? j->ended && !j->fill : !job_wants_chunk(j);
 }
 
 /* Issues what fits: chunks of files already open first, then new files. */
@@ -308,16 +358,47 @@ static int
 job_finish(struct copy_uring *u, struct job *j)
 {
 	struct copy_ctx *ctx = u->ctx;
-	int r = copy_attrs_fd(ctx, j->src_fd, j->dst_fd, &j->st, j->rel);
+	int r;
+	if (j->stream) {
+		snap_copy_finish_fn finish = j->finish;
+		j->finish = NULL;
+		r = finish(j->finish_arg, j->dst_fd, 0, ctx->err);
+	} else {
+		r = copy_attrs_fd(ctx, j->src_fd, j->dst_fd, &j->st, j->rel);
+	}
 	if (r < 0)
 		return fail(u, r);
 	ctx->stats.files++;
 	ctx->stats.bytes += j->bytes;
-	if (j->st.st_size > 0)
+	if (j->st.st_size > 0 || j->bytes > 0)
 		ctx->stats.by_method[SNAP_COPY_URING]++;
 	active_remove(u, j);
 	job_free(j);
 	return 0;
+}
+
+/* Invariant 5. Needs a free slot; without one the hint is skipped. */
+static void
+stream_writeback(struct copy_uring *u, struct job *j)
+{
+	if (!u->writeback || u->error)
+		return;
+	while (j->bytes >= j->flushed + COPY_WRITEBACK_WINDOW && u->nfree > 0) {
+		struct slot *s = slot_get(u, j, OP_WRITEBACK);
+		s->off = j->flushed;
+		s->len = COPY_WRITEBACK_WINDOW;
+		j->flushed += COPY_WRITEBACK_WINDOW;
+		issue(u, s);
+	}
+	if (j->flush_final || !j->ended || j->fill || j->inflight > 0)
+		return;
+	j->flush_final = true;
+	if (j->bytes > j->flushed && u->nfree > 0) {
+		struct slot *s = slot_get(u, j, OP_WRITEBACK);
+		s->off = j->flushed;
+		s->len = 0; /* to the end */
+		issue(u, s);
+	}
 }
 
 static void
@@ -376,8 +457,11 @@ complete(struct copy_uring *u, struct slot *s, int res)
 		if (res == 0)
 			res = -EIO;
 		if (res < 0 && res != -EINTR && res != -EAGAIN) {
-			fail(u, sc_err_setsys(ctx->err, res, "writing " COPY_PATH_FMT,
-					      COPY_PATH_ARGS(ctx->dst_name, j->rel)));
+			if (j->stream)
+				fail(u, sc_err_setsys(ctx->err, res, "cannot write '%s'", j->rel));
+			else
+				fail(u, sc_err_setsys(ctx->err, res, "writing " COPY_PATH_FMT,
+						      COPY_PATH_ARGS(ctx->dst_name, j->rel)));
 			slot_put(u, s);
 			break;
 		}
@@ -395,10 +479,35 @@ complete(struct copy_uring *u, struct slot *s, int res)
 		}
 		slot_put(u, s);
 		break;
+	case OP_WRITEBACK:
+		/*
+		 * Only a head start for the caller's syncfs(), which reports
+		 * writeback errors itself: a failure here changes nothing.
+		 */
+		if (res < 0)
+			sc_debug("copy: early writeback of '%s': %s", j->rel, sc_strerror(res));
+		slot_put(u, s);
+		break;
 	}
 
-	if (!u->error && j->inflight == 0 && j->opening == 0 && !job_wants_chunk(j))
+	if (j->stream)
+		stream_writeback(u, j);
+	if (!u->error && job_done(j))
 		job_finish(u, j);
+}
+
+/* Handles every completion already there (no syscall). */
+static int
+reap(struct copy_uring *u)
+{
+	struct io_uring_cqe *cqe;
+	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+		struct slot *s = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&u->ring, cqe);
+		complete(u, s, res);
+	}
+	return u->error;
 }
 
 /* Submits what fill() queued, waits for one completion if asked, handles all ready. */
@@ -414,15 +523,7 @@ pump(struct copy_uring *u, bool wait)
 	while (r == -EINTR);
 	if (r < 0 && r != -EAGAIN && r != -EBUSY)
 		return fail(u, sc_err_setsys(u->ctx->err, r, "submitting to io_uring"));
-
-	struct io_uring_cqe *cqe;
-	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
-		struct slot *s = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-		io_uring_cqe_seen(&u->ring, cqe);
-		complete(u, s, res);
-	}
-	return u->error;
+	return reap(u);
 }
 
 int
@@ -461,8 +562,133 @@ copy_uring_add(struct copy_uring *u, const char *rel, const struct stat *st, int
 int
 copy_uring_drain(struct copy_uring *u)
 {
+	assert(!u->stream); /* its data may not be complete: nothing to wait for */
 	int r = 0;
 	while (r == 0 && (u->nactive > 0 || u->npending > 0))
 		r = pump(u, true);
 	return r;
+}
+
+/* Issues the current job's fill slot. */
+static void
+stream_issue(struct copy_uring *u, struct job *j)
+{
+	struct slot *s = j->fill;
+	j->fill = NULL;
+	issue(u, s);
+}
+
+/*
+ * After an issue: submits once a batch is queued (fewer syscalls than one per
+ * write, while the kernel still gets work early), handles ready completions.
+ */
+static int
+stream_pump(struct copy_uring *u)
+{
+	if (io_uring_sq_ready(&u->ring) >= COPY_STREAM_BATCH)
+		return pump(u, false);
+	return reap(u);
+}
+
+/* Waits for a completion; only called with requests in flight (else it would never return). */
+static int
+stream_wait(struct copy_uring *u)
+{
+	assert(u->inflight > 0);
+	return pump(u, true);
+}
+
+int
+copy_uring_stream_begin(struct copy_uring *u, const char *name, int fd, snap_copy_finish_fn finish,
+			void *arg)
+{
+	assert(!u->stream);
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		(void)finish(arg, fd, -ENOMEM, NULL);
+		close(fd);
+		return fail(u, sc_err_set(u->ctx->err, -ENOMEM, "out of memory"));
+	}
+	*j = (struct job){
+		.src_fd = -EBADF,
+		.dst_fd = fd,
+		.stream = true,
+		.finish = finish,
+		.finish_arg = arg,
+	};
+	j->rel = strdup(name);
+	if (!j->rel) {
+		job_free(j);
+		return fail(u, sc_err_set(u->ctx->err, -ENOMEM, "out of memory"));
+	}
+	/* Every active job but the current one has a request in flight (invariant 4). */
+	while (!u->error && u->nactive >= u->qd)
+		stream_wait(u);
+	if (u->error) {
+		job_free(j);
+		return u->error;
+	}
+	u->active[u->nactive++] = j;
+	u->stream = j;
+	return 0;
+}
+
+int
+copy_uring_stream_write(struct copy_uring *u, const void *data, size_t len, uint64_t off)
+{
+	struct job *j = u->stream;
+	assert(j);
+	const char *p = data;
+	while (len > 0) {
+		if (u->error)
+			return u->error;
+		struct slot *s = j->fill;
+		if (s && off != s->off + s->have) {
+			stream_issue(u, j); /* not contiguous: a hole between */
+			s = NULL;
+		}
+		if (!s) {
+			while (!u->error && u->nfree == 0)
+				stream_wait(u);
+			if (u->error)
+				return u->error;
+			s = slot_get(u, j, OP_WRITE);
+			s->off = off;
+			s->len = COPY_CHUNK;
+			s->have = s->done = 0;
+			j->fill = s;
+		}
+		size_t n = COPY_CHUNK - s->have;
+		if (n > len)
+			n = len;
+		memcpy(s->buf + s->have, p, n);
+		s->have += (uint32_t)n;
+		p += n;
+		len -= n;
+		off += n;
+		if (s->have == COPY_CHUNK) {
+			stream_issue(u, j);
+			int r = stream_pump(u);
+			if (r < 0)
+				return r;
+		}
+	}
+	return u->error;
+}
+
+int
+copy_uring_stream_end(struct copy_uring *u)
+{
+	struct job *j = u->stream;
+	assert(j);
+	u->stream = NULL;
+	j->ended = true;
+	if (u->error)
+		return u->error; /* freed with the pipeline */
+	if (j->fill)
+		stream_issue(u, j);
+	stream_writeback(u, j);
+	if (job_done(j))
+		return job_finish(u, j);
+	return stream_pump(u);
 }

@@ -18,6 +18,9 @@
  * kernel), or when SNAP_COPY_NO_URING is given or SNAPCTL_NO_IO_URING=1 is
  * set.
  *
+ * The same pipeline writes data that arrives as a stream rather than from a
+ * source file (layer apply): see snap_copy_writer below.
+ *
  * Assumptions: the source does not change while it is copied (a concurrent
  * change may fail the copy or copy a mix, but opens never leave the source
  * tree: they refuse symlinks and ".."), and the destination is private to the
@@ -26,6 +29,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -102,3 +106,86 @@ int snap_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const char *ds
  */
 int snap_copy_file(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 		   const struct snap_copy_opts *opts, struct sc_err *err);
+
+/*
+ * The batched writer: file data that arrives as a stream (a layer tar being
+ * unpacked) written to files the caller created, through the copy engine's
+ * io_uring pipeline. The caller's bytes are copied into a pool of
+ * queue_depth buffers of 128 KiB; each full buffer (or the last piece of a
+ * file) becomes one write, up to queue_depth in flight across files; short
+ * writes are requeued for the rest. When the pool is exhausted a call waits
+ * for completions, so memory stays at queue_depth * 128 KiB (8 MiB by
+ * default) whatever the stream. With SNAP_COPY_NO_URING, SNAPCTL_NO_IO_URING=1
+ * or io_uring unusable, the same calls pwrite() synchronously instead; the
+ * files come out the same.
+ *
+ * One file is written at a time: begin, write (any number, offsets may skip
+ * ahead: a gap stays a hole), end. A file is complete when every write to it
+ * is done; only then its finish callback runs (in the caller's thread, from
+ * within a writer call, files in no particular order), and the writer closes
+ * its fd after it. Metadata belongs in finish: a write clears set-id bits
+ * and security.capability and moves mtime. Only flags and queue_depth of
+ * snap_copy_opts are used. The writer never syncs (one syncfs() at the end
+ * is the caller's), but unless SNAP_COPY_NO_SYNC it starts writeback early
+ * (sync_file_range(SYNC_FILE_RANGE_WRITE), 8 MiB at a time and the rest once
+ * a file is complete; through io_uring when that is used), so the disk works
+ * while the caller still produces data and that syncfs() has less left.
+ */
+struct snap_copy_writer;
+
+/*
+ * Called exactly once for every file begun. status 0: all its data is
+ * written; set what else the file needs on fd and return >= 0, or -errno
+ * with err set (the writer then fails). status < 0: the file is abandoned
+ * (an earlier failure, or the writer freed before the file was complete);
+ * only release arg, the return value is ignored. The writer closes fd
+ * afterwards either way.
+ */
+typedef int (*snap_copy_finish_fn)(void *arg, int fd, int status, struct sc_err *err);
+
+/*
+ * Makes a writer (owned by the caller: snap_copy_writer_free). Never fails
+ * because io_uring is unusable: it then writes synchronously.
+ * Errors: -EINVAL queue depth over 256, -ENOMEM.
+ */
+int snap_copy_writer_new(const struct snap_copy_opts *opts, struct snap_copy_writer **ret,
+			 struct sc_err *err);
+
+/* SNAP_COPY_URING or SNAP_COPY_RW: how this writer writes. */
+enum snap_copy_method snap_copy_writer_method(const struct snap_copy_writer *w);
+
+/*
+ * Starts the next file: fd is open for writing, name is what messages call
+ * it (copied). Takes ownership of fd and of arg whatever it returns (finish
+ * is called for arg, with status < 0 when begin fails). finish does not
+ * run for arg before end() (or snap_copy_writer_free()), so until then the
+ * caller may still update what arg points to. The previous file must have
+ * been ended. May wait for earlier files and run their finish.
+ * Errors: the first failure of any earlier file (with its name in err).
+ */
+int snap_copy_writer_begin(struct snap_copy_writer *w, int fd, const char *name,
+			   snap_copy_finish_fn finish, void *arg, struct sc_err *err);
+
+/*
+ * Writes len bytes at off into the current file (the bytes are copied before
+ * it returns). Errors: -ENOSPC, -EDQUOT, -EIO and other -errno of a write,
+ * with the file's name, "cannot write 'NAME': ..."; or an earlier file's.
+ */
+int snap_copy_writer_write(struct snap_copy_writer *w, const void *data, size_t len, uint64_t off,
+			   struct sc_err *err);
+
+/*
+ * The current file has all its data; it is finished once written. Called
+ * after a failed write too: the file is then abandoned and the failure
+ * returned again. Errors as write.
+ */
+int snap_copy_writer_end(struct snap_copy_writer *w, struct sc_err *err);
+
+/* Waits until every file ended is written and finished. Errors as write, or finish's. */
+int snap_copy_writer_drain(struct snap_copy_writer *w, struct sc_err *err);
+
+/*
+ * Waits for writes still in flight, abandons files not finished (finish with
+ * status < 0, fd closed), frees. NULL-safe; returns NULL.
+ */
+struct snap_copy_writer *snap_copy_writer_free(struct snap_copy_writer *w);
