@@ -2,7 +2,9 @@
 # Layer export and apply, timed against the shell pipelines they replace.
 #   export: snapctl layer diff (tar + gzip + both sha256, into the content store)
 #           vs tar -c | gzip -1 | sha256sum and tar -c | pigz -1 | sha256sum
-#   apply:  snapctl layer apply vs tar -xzf into an empty folder
+#   apply:  snapctl layer apply vs tar -xzf into an empty folder, with file
+#           data through io_uring (the default) and through pwrite
+#           (SNAPCTL_NO_IO_URING=1)
 # The layer: FILES small files (1-16 KiB) plus two BIG files, half random
 # and half text so it compresses like real layers. Caches are dropped before
 # every timed run; peak memory comes from /usr/bin/time.
@@ -10,10 +12,13 @@
 # file system): the host's unjournaled ext4 slows file creation after large
 # deletes (FACTS.md).
 # Usage: bench/layers/run.sh [FILES] [BIG_MIB] (default 20000 256). Needs root, pigz.
+# APPLY_RUNS=N (default 3): the three applies run N times, interleaved, and
+# each figure is the median (a shared machine is noisy).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FILES=${1:-20000}
 BIG=${2:-256}
+APPLY_RUNS=${APPLY_RUNS:-3}
 SNAPCTL=${SNAPCTL:-$PWD/build/cli/snapctl}
 [ -x "$SNAPCTL" ] || { echo "build snapctl first (ninja -C build)" >&2; exit 1; }
 for t in pigz /usr/bin/time; do
@@ -92,14 +97,38 @@ S content cat "$digest" >"$work/layer.tgz"
 gzip -t "$work/layer.tgz" && echo "  our layer is a standard gzip ($(du -h "$work/layer.tgz" | cut -f1));" \
 	"gzip -1 of the same tree: $(tar -c -C "$upper" . | gzip -1 | wc -c | numfmt --to=iec)"
 
-echo "apply (decompress + unpack)"
-timed snapctl_apply sh -c "\"$SNAPCTL\" --root \"$work/store\" layer apply \"$work/layer.tgz\" applied >/dev/null"
-mkdir -p "$work/untar"
-timed tar_xzf tar -xzf "$work/layer.tgz" -C "$work/untar"
+echo "apply (decompress + unpack; median of $APPLY_RUNS)"
+# median NAME...: the median of T_NAME_1.. into T_NAME, and the largest M_NAME_i into M_NAME.
+median() {
+	local name=$1 i t=() m=0
+	for ((i = 1; i <= APPLY_RUNS; i++)); do
+		local tv="T_${name}_$i" mv="M_${name}_$i"
+		t+=("${!tv}")
+		[ "${!mv}" -gt "$m" ] && m=${!mv}
+	done
+	printf -v "T_$name" '%s' "$(printf '%s\n' "${t[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')"
+	printf -v "M_$name" '%s' "$m"
+}
+for ((i = 1; i <= APPLY_RUNS; i++)); do
+	S snapshot rm applied >/dev/null 2>&1 || true
+	timed "snapctl_apply_$i" sh -c "\"$SNAPCTL\" --root \"$work/store\" layer apply \"$work/layer.tgz\" applied >/dev/null"
+	S snapshot rm applied >/dev/null
+	timed "snapctl_apply_pwrite_$i" sh -c "SNAPCTL_NO_IO_URING=1 \"$SNAPCTL\" --root \"$work/store\" layer apply \"$work/layer.tgz\" applied >/dev/null"
+	rm -rf "$work/untar"
+	mkdir -p "$work/untar"
+	timed "tar_xzf_$i" tar -xzf "$work/layer.tgz" -C "$work/untar"
+done
+median snapctl_apply
+median snapctl_apply_pwrite
+median tar_xzf
+printf '  median: io_uring %.2f s, pwrite %.2f s, tar -xzf %.2f s\n' "$T_snapctl_apply" "$T_snapctl_apply_pwrite" "$T_tar_xzf"
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "ratios (higher is better for snapctl)"
 echo "  export vs tar|gzip -1: $(ratio "$T_tar_gzip" "$T_snapctl_diff")x (goal >= 2)"
 echo "  export vs tar|pigz -1: $(ratio "$T_tar_pigz" "$T_snapctl_diff")x (goal >= 1)"
 echo "  apply vs tar -xzf:     $(ratio "$T_tar_xzf" "$T_snapctl_apply")x (goal >= 1.3)"
-echo "  peak memory: diff $((M_snapctl_diff / 1024)) MiB, apply $((M_snapctl_apply / 1024)) MiB (goal < 64)"
+echo "  apply with pwrite (SNAPCTL_NO_IO_URING=1) vs tar -xzf: $(ratio "$T_tar_xzf" "$T_snapctl_apply_pwrite")x;" \
+	"io_uring vs pwrite: $(ratio "$T_snapctl_apply_pwrite" "$T_snapctl_apply")x"
+echo "  peak memory: diff $((M_snapctl_diff / 1024)) MiB, apply $((M_snapctl_apply / 1024)) MiB," \
+	"apply with pwrite $((M_snapctl_apply_pwrite / 1024)) MiB (goal < 64)"

@@ -15,6 +15,16 @@
  *     is removed (without following) and the creation retried.
  * Hard links resolve their target under the same rules, so they only reach
  * files inside the root. Folder times are set last, after their contents.
+ *
+ * File data goes through the copy engine's batched writer (io_uring, or
+ * pwrite when that is off or unusable): a file is created and its bytes
+ * handed over here, in stream order, and the writer runs finish_file() (size
+ * of a trailing hole, owner, mode, xattrs, times) once the last of its
+ * writes completed, possibly while later entries are being created. So a
+ * file's metadata is copied out of its tar entry (struct meta) and its path
+ * may be replaced meanwhile by a later entry: the writer holds the file's
+ * fd, the replaced inode gets its data and metadata and is freed on close.
+ * Everything is drained before folder times are set and before success.
  */
 #include "archive-lib.h"
 #include <dirent.h>
@@ -44,6 +54,11 @@
 #define WH_OPAQUE     ".wh..wh..opq"
 #define OVL_OPAQUE    "trusted.overlay.opaque"
 #define RESOLVE_FLAGS (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+/*
+ * xattr bytes (names and values) kept per file until its data is written: the
+ * writer holds up to a queue's worth of files, so this bounds their memory.
+ */
+#define META_XATTR_MAX (256u << 10)
 
 static int
 openat2_beneath(int dirfd, const char *path, int flags, mode_t mode)
@@ -145,6 +160,7 @@ struct unpacker {
 	struct strset created;
 	struct snap_layer_apply_result res;
 	uint64_t declared;
+	struct snap_copy_writer *w;
 };
 
 static la_ssize_t
@@ -314,33 +330,86 @@ xattr_allowed(const char *name)
 	       strncmp(name, "trusted.", 8) == 0;
 }
 
+/* What of an entry is set after its contents: owner, mode, xattrs (allowed ones), times. */
+struct meta {
+	uid_t uid;
+	gid_t gid;
+	mode_t perm;
+	struct timespec ts[2];
+	size_t nxattrs;
+	char *xattrs; /* nxattrs times: name, '\0', uint32_t length, value */
+};
+
+static void entry_times(struct archive_entry *e, struct timespec ts[2]);
+
 static int
-set_xattrs(struct unpacker *u, struct archive_entry *e, int fd, const char *path)
+meta_from_entry(struct unpacker *u, struct archive_entry *e, const char *path, struct meta *m)
 {
+	*m = (struct meta){
+		.uid = (uid_t)archive_entry_uid(e),
+		.gid = (gid_t)archive_entry_gid(e),
+		.perm = archive_entry_perm(e) & 07777,
+	};
+	entry_times(e, m->ts);
 	const char *name;
 	const void *val;
-	size_t len;
+	size_t len, total = 0;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &name, &val, &len) == ARCHIVE_OK)
+		if (xattr_allowed(name))
+			total += strlen(name) + 1 + sizeof(uint32_t) + len;
+	if (total == 0)
+		return 0;
+	if (total > META_XATTR_MAX)
+		return sc_err_set(u->err, -E2BIG, "entry '%.200s' has more than %u KiB of xattrs",
+				  path, META_XATTR_MAX >> 10);
+	char *p = m->xattrs = malloc(total);
+	if (!p)
+		return sc_err_set(u->err, -ENOMEM, "out of memory");
 	archive_entry_xattr_reset(e);
 	while (archive_entry_xattr_next(e, &name, &val, &len) == ARCHIVE_OK) {
 		if (!xattr_allowed(name))
 			continue;
-		if (fsetxattr(fd, name, val, len, 0) < 0 && errno != ENOTSUP)
-			return sc_err_setsys(u->err, -errno, "cannot set xattr '%s' on '%s'", name,
-					     path);
+		uint32_t l = (uint32_t)len;
+		size_t nl = strlen(name) + 1;
+		memcpy(p, name, nl);
+		memcpy(p + nl, &l, sizeof(l));
+		memcpy(p + nl + sizeof(l), val, len);
+		p += nl + sizeof(l) + len;
+		m->nxattrs++;
 	}
 	return 0;
 }
 
-static int
-set_owner_mode(struct unpacker *u, struct archive_entry *e, int fd, const char *path)
+static void
+meta_clear(struct meta *m)
 {
-	if (u->root_user &&
-	    fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0)
-		return sc_err_setsys(u->err, -errno, "cannot set the owner of '%s'", path);
-	/* After chown, which clears set-id bits. */
-	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
-		return sc_err_setsys(u->err, -errno, "cannot set the mode of '%s'", path);
-	return set_xattrs(u, e, fd, path);
+	free(m->xattrs);
+	m->xattrs = NULL;
+	m->nxattrs = 0;
+}
+
+/* Owner, then mode (chown clears set-id bits), then xattrs; times are the caller's. */
+static int
+meta_apply(const struct meta *m, bool root_user, int fd, const char *path, struct sc_err *err)
+{
+	if (root_user && fchown(fd, m->uid, m->gid) < 0)
+		return sc_err_setsys(err, -errno, "cannot set the owner of '%s'", path);
+	if (fchmod(fd, m->perm) < 0)
+		return sc_err_setsys(err, -errno, "cannot set the mode of '%s'", path);
+	const char *p = m->xattrs;
+	for (size_t i = 0; i < m->nxattrs; i++) {
+		const char *name = p;
+		size_t nl = strlen(name) + 1;
+		uint32_t len;
+		memcpy(&len, p + nl, sizeof(len));
+		const char *val = p + nl + sizeof(len);
+		p = val + len;
+		if (fsetxattr(fd, name, val, len, 0) < 0 && errno != ENOTSUP)
+			return sc_err_setsys(err, -errno, "cannot set xattr '%s' on '%s'", name,
+					     path);
+	}
+	return 0;
 }
 
 static void
@@ -351,6 +420,35 @@ entry_times(struct archive_entry *e, struct timespec ts[2])
 		ts[0] = (struct timespec){archive_entry_atime(e), archive_entry_atime_nsec(e)};
 	else
 		ts[0] = ts[1];
+}
+
+/* A regular file waiting for its data to be written (owned by the writer once begun). */
+struct pending_file {
+	struct meta meta;
+	bool root_user;
+	uint64_t size; /* declared */
+	uint64_t end;  /* end of the data seen; set until the writer's end */
+	char path[];
+};
+
+/* The writer's finish callback: the data is on disk (status 0), or the file is abandoned. */
+static int
+finish_file(void *arg, int fd, int status, struct sc_err *err)
+{
+	struct pending_file *pf = arg;
+	int r = 0;
+	if (status == 0) {
+		/* A sparse entry may end in a hole: only a size. */
+		if (pf->size > pf->end && ftruncate(fd, (off_t)pf->size) < 0)
+			r = sc_err_setsys(err, -errno, "cannot size '%s'", pf->path);
+		if (r >= 0)
+			r = meta_apply(&pf->meta, pf->root_user, fd, pf->path, err);
+		if (r >= 0 && futimens(fd, pf->meta.ts) < 0)
+			r = sc_err_setsys(err, -errno, "cannot set the times of '%s'", pf->path);
+	}
+	meta_clear(&pf->meta);
+	free(pf);
+	return r;
 }
 
 static int
@@ -369,44 +467,42 @@ unpack_file(struct unpacker *u, struct archive_entry *e, int dfd, const char *ba
 	if (fd < 0)
 		return resolve_error(u, fd, path);
 	_cleanup_close_ int f = fd;
+	size_t pl = strlen(path) + 1;
+	struct pending_file *pf = malloc(sizeof(*pf) + pl);
+	if (!pf)
+		return sc_err_set(u->err, -ENOMEM, "out of memory");
+	memcpy(pf->path, path, pl);
+	pf->root_user = u->root_user;
+	int64_t size = archive_entry_size(e);
+	pf->size = size > 0 ? (uint64_t)size : 0;
+	pf->end = 0;
+	int r = meta_from_entry(u, e, path, &pf->meta);
+	if (r < 0) {
+		free(pf);
+		return r;
+	}
+	/* From here the writer owns fd and pf, whatever happens. */
+	r = snap_copy_writer_begin(u->w, TAKE_FD(f), path, finish_file, pf, u->err);
+	if (r < 0)
+		return r;
 	const void *buf;
 	size_t len;
 	la_int64_t off;
 	int ar;
-	uint64_t end = 0;
 	while ((ar = archive_read_data_block(u->a, &buf, &len, &off)) == ARCHIVE_OK) {
-		const uint8_t *p = buf;
-		size_t left = len;
-		while (left > 0) {
-			ssize_t n = pwrite(f, p, left, off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return sc_err_setsys(u->err, -errno, "cannot write '%s'", path);
-			p += n;
-			left -= (size_t)n;
-			off += n;
-		}
+		r = snap_copy_writer_write(u->w, buf, len, (uint64_t)off, u->err);
+		if (r < 0)
+			return r;
 		u->res.bytes += len;
-		if ((uint64_t)off > end)
-			end = (uint64_t)off;
+		if ((uint64_t)off + len > pf->end)
+			pf->end = (uint64_t)off + len;
 	}
 	if (ar != ARCHIVE_EOF) {
 		if (u->cb_error)
 			return u->cb_error;
 		return layer_archive_error(u->a, -EBADMSG, path, u->err);
 	}
-	int64_t size = archive_entry_size(e);
-	if (size > 0 && (uint64_t)size > end && ftruncate(f, size) < 0)
-		return sc_err_setsys(u->err, -errno, "cannot size '%s'", path);
-	int r = set_owner_mode(u, e, f, path);
-	if (r < 0)
-		return r;
-	struct timespec ts[2];
-	entry_times(e, ts);
-	if (futimens(f, ts) < 0)
-		return sc_err_setsys(u->err, -errno, "cannot set the times of '%s'", path);
-	return 0;
+	return snap_copy_writer_end(u->w, u->err);
 }
 
 static int
@@ -431,7 +527,11 @@ unpack_dir(struct unpacker *u, struct archive_entry *e, int dfd, const char *bas
 	if (fd < 0)
 		return resolve_error(u, fd, path);
 	_cleanup_close_ int f = fd;
-	int r = set_owner_mode(u, e, f, path);
+	struct meta m;
+	int r = meta_from_entry(u, e, path, &m);
+	if (r >= 0)
+		r = meta_apply(&m, u->root_user, f, path, u->err);
+	meta_clear(&m);
 	if (r < 0)
 		return r;
 	if (u->ndirs == u->cap_dirs) {
@@ -684,13 +784,19 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 		u.lim.max_bytes = SNAP_LAYER_MAX_BYTES_DEFAULT;
 	if (!u.lim.max_path || u.lim.max_path > SNAP_LAYER_PATH_MAX)
 		u.lim.max_path = SNAP_LAYER_PATH_MAX;
-	int r = layer_zin_new(fd, tee_fn, tee_arg, &u.zin, err);
+	int r = snap_copy_writer_new(opts ? &opts->copy : NULL, &u.w, err);
 	if (r < 0)
 		return r;
+	r = layer_zin_new(fd, tee_fn, tee_arg, &u.zin, err);
+	if (r < 0) {
+		snap_copy_writer_free(u.w);
+		return r;
+	}
 	u.res.compression = layer_zin_compression(u.zin);
 	u.a = archive_read_new();
 	if (!u.a) {
 		layer_zin_free(u.zin);
+		snap_copy_writer_free(u.w);
 		return sc_err_set(err, -ENOMEM, "out of memory");
 	}
 	archive_read_support_format_tar(u.a);
@@ -712,6 +818,10 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 		}
 		r = unpack_entry(&u, e);
 	}
+	if (r >= 0)
+		r = snap_copy_writer_drain(u.w, err);
+	/* Nothing in flight after this, also on failure: the caller may remove the tree. */
+	u.w = snap_copy_writer_free(u.w);
 	if (r >= 0)
 		r = set_dir_times(&u);
 	if (r >= 0)

@@ -19,7 +19,10 @@
  * are never symlinks, the last component is never followed, absolute names
  * and ".." are refused, hard links only target entries inside the snapshot,
  * device nodes are created only by root. Whiteouts take the driver's form
- * (overlay: whiteout device and opaque xattr; native: deletion).
+ * (overlay: whiteout device and opaque xattr; native: deletion). File data
+ * goes through the copy engine's batched writer (snap_copy_writer: io_uring
+ * with a bounded pool of buffers, or pwrite), so memory does not grow with
+ * the layer.
  */
 #pragma once
 
@@ -28,6 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "copy.h"
 #include "digest.h"
 #include "err.h"
 #include "store.h"
@@ -122,6 +126,12 @@ struct snap_layer_apply_opts {
 	const char *tee_media_type;
 	const struct snap_label *labels; /* on the committed snapshot */
 	size_t nlabels;
+	/*
+	 * How file data is written (flags and queue_depth; zero: io_uring with
+	 * 64 in flight, or pwrite where io_uring is unusable). SNAP_COPY_NO_URING
+	 * or SNAPCTL_NO_IO_URING=1 in the environment: pwrite only.
+	 */
+	struct snap_copy_opts copy;
 };
 
 struct snap_layer_apply_result {
