@@ -27,6 +27,7 @@
  * Everything is drained before folder times are set and before success.
  */
 #include "archive-lib.h"
+#include "mount.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -161,6 +162,8 @@ struct unpacker {
 	struct snap_layer_apply_result res;
 	uint64_t declared;
 	struct snap_copy_writer *w;
+	int *lower_fds; /* overlay: lower layers, nearest first (opts->lowers) */
+	size_t nlowers;
 };
 
 static la_ssize_t
@@ -231,6 +234,34 @@ resolve_error(struct unpacker *u, int r, const char *path)
 	return sc_err_setsys(u->err, r, "cannot open the folder of '%.200s'", path);
 }
 
+/*
+ * Overlay: what the lower layers hold at path, a folder the upper lacks.
+ * Returns 1 with *ret filled for a folder, 0 if no layer has it (or the
+ * nearest one whites it out), -ELOOP for a symlink, -ENOTDIR for anything
+ * else.
+ */
+static int
+lower_lookup(struct unpacker *u, const char *path, struct stat *ret)
+{
+	for (size_t i = 0; i < u->nlowers; i++) {
+		struct stat st;
+		if (fstatat(u->lower_fds[i], path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				continue;
+			return -errno;
+		}
+		if (S_ISCHR(st.st_mode) && st.st_rdev == 0)
+			return 0; /* a whiteout: gone from here down */
+		if (S_ISLNK(st.st_mode))
+			return -ELOOP;
+		if (!S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+		*ret = st;
+		return 1;
+	}
+	return 0;
+}
+
 /* Opens the folder dir (relative to the root), creating missing folders. */
 static int
 open_dir_create(struct unpacker *u, const char *dir, const char *entry)
@@ -249,9 +280,29 @@ open_dir_create(struct unpacker *u, const char *dir, const char *entry)
 		char *slash = strchr(p, '/');
 		if (slash)
 			*slash = '\0';
-		if (mkdirat(cur, p, 0755) == 0) {
-			char sofar[SNAP_LAYER_PATH_MAX + 1];
-			snprintf(sofar, sizeof(sofar), "%.*s", (int)(p - buf + strlen(p)), dir);
+		char sofar[SNAP_LAYER_PATH_MAX + 1];
+		snprintf(sofar, sizeof(sofar), "%.*s", (int)(p - buf + strlen(p)), dir);
+		struct stat lower = {0};
+		int lr = 0;
+		if (u->nlowers && faccessat(cur, p, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    (lr = lower_lookup(u, sofar, &lower)) < 0) {
+			close(cur);
+			return resolve_error(u, lr, entry);
+		}
+		if (mkdirat(cur, p, lr == 1 ? (lower.st_mode & 07777) : 0755) == 0) {
+			if (lr == 1) {
+				/* The merged view keeps showing the lower folder's attributes. */
+				const struct timespec times[2] = {lower.st_atim, lower.st_mtim};
+				if ((u->root_user && fchownat(cur, p, lower.st_uid, lower.st_gid,
+							      AT_SYMLINK_NOFOLLOW) < 0) ||
+				    fchmodat(cur, p, lower.st_mode & 07777, 0) < 0 ||
+				    utimensat(cur, p, times, AT_SYMLINK_NOFOLLOW) < 0) {
+					int e = -errno;
+					close(cur);
+					return sc_err_setsys(
+						u->err, e, "cannot copy up folder '%.200s'", sofar);
+				}
+			}
 			if (strset_add(&u->created, sofar) < 0) {
 				close(cur);
 				return sc_err_set(u->err, -ENOMEM, "out of memory");
@@ -764,6 +815,16 @@ set_dir_times(struct unpacker *u)
 	return 0;
 }
 
+static void
+close_lowers(struct unpacker *u)
+{
+	for (size_t i = 0; i < u->nlowers; i++)
+		close(u->lower_fds[i]);
+	free(u->lower_fds);
+	u->lower_fds = NULL;
+	u->nlowers = 0;
+}
+
 int
 snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply_opts *opts,
 		  snap_layer_sink_fn tee_fn, void *tee_arg, struct snap_layer_apply_result *ret,
@@ -784,12 +845,30 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 		u.lim.max_bytes = SNAP_LAYER_MAX_BYTES_DEFAULT;
 	if (!u.lim.max_path || u.lim.max_path > SNAP_LAYER_PATH_MAX)
 		u.lim.max_path = SNAP_LAYER_PATH_MAX;
+	if (overlay && opts && opts->nlowers) {
+		u.lower_fds = calloc(opts->nlowers, sizeof(int));
+		if (!u.lower_fds)
+			return sc_err_set(err, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < opts->nlowers; i++) {
+			int lfd = open(opts->lowers[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (lfd < 0) {
+				int e = -errno;
+				close_lowers(&u);
+				return sc_err_setsys(err, e, "cannot open lower layer '%s'",
+						     opts->lowers[i]);
+			}
+			u.lower_fds[u.nlowers++] = lfd;
+		}
+	}
 	int r = snap_copy_writer_new(opts ? &opts->copy : NULL, &u.w, err);
-	if (r < 0)
+	if (r < 0) {
+		close_lowers(&u);
 		return r;
+	}
 	r = layer_zin_new(fd, tee_fn, tee_arg, &u.zin, err);
 	if (r < 0) {
 		snap_copy_writer_free(u.w);
+		close_lowers(&u);
 		return r;
 	}
 	u.res.compression = layer_zin_compression(u.zin);
@@ -797,6 +876,7 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 	if (!u.a) {
 		layer_zin_free(u.zin);
 		snap_copy_writer_free(u.w);
+		close_lowers(&u);
 		return sc_err_set(err, -ENOMEM, "out of memory");
 	}
 	archive_read_support_format_tar(u.a);
@@ -838,6 +918,7 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 		free(u.dirs[i].path);
 	free(u.dirs);
 	strset_clear(&u.created);
+	close_lowers(&u);
 	if (r >= 0 && ret)
 		*ret = u.res;
 	return r;
@@ -881,10 +962,23 @@ snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *n
 	if (dfd < 0)
 		r = sc_err_setsys(err, -errno, "cannot open '%s'", dir);
 	bool overlay = strcmp(snap_store_driver_name(s), "overlay") == 0;
+	/* Overlay: the upper folder alone does not show what the lower layers hold. */
+	struct snap_layer_apply_opts with_lowers = {0};
+	if (opts)
+		with_lowers = *opts;
+	struct snap_mounts m = {0};
+	if (r >= 0 && overlay && parent) {
+		r = snap_snapshot_mounts(s, key, &m, err);
+		if (r >= 0 && m.n == 1 && m.v[0].nlowers) {
+			with_lowers.lowers = (const char *const *)m.v[0].lowers;
+			with_lowers.nlowers = m.v[0].nlowers;
+		}
+	}
 	struct snap_layer_apply_result res = {0};
 	if (r >= 0)
-		r = snap_layer_unpack(fd, dfd, overlay, opts, tee ? tee_sink : NULL, tee, &res,
-				      err);
+		r = snap_layer_unpack(fd, dfd, overlay, &with_lowers, tee ? tee_sink : NULL, tee,
+				      &res, err);
+	snap_mounts_clear(&m);
 	if (r >= 0 && syncfs(dfd) < 0)
 		r = sc_err_setsys(err, -errno, "cannot sync '%s'", dir);
 	if (tee) {

@@ -127,6 +127,15 @@ struct snap_layer_apply_opts {
 	const struct snap_label *labels; /* on the committed snapshot */
 	size_t nlabels;
 	/*
+	 * Overlay: the lower layers' folders, nearest first. A folder the layer
+	 * implies (a parent it does not list) and the upper folder lacks is
+	 * looked up there: a symlink is refused as on a full tree, a folder is
+	 * made with that folder's owner, mode and times (as overlay's copy-up
+	 * does). snap_layer_apply() fills it in.
+	 */
+	const char *const *lowers;
+	size_t nlowers;
+	/*
 	 * How file data is written (flags and queue_depth; zero: io_uring with
 	 * 64 in flight, or pwrite where io_uring is unusable). SNAP_COPY_NO_URING
 	 * or SNAPCTL_NO_IO_URING=1 in the environment: pwrite only.
