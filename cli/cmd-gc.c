@@ -387,7 +387,7 @@ cli_cmd_prune(struct cli_ctx *ctx, int argc, char **argv)
 static void
 print_policy(const struct gc_policy *p, size_t i, struct json_object *arr)
 {
-	char buf[4][32];
+	char buf[3][32];
 	const char *none = "-";
 	if (arr) {
 		struct json_object *o = json_object_new_object();
@@ -397,10 +397,7 @@ print_policy(const struct gc_policy *p, size_t i, struct json_object *arr)
 		for (size_t k = 0; k < p->nfilters; k++) {
 			char s[512];
 			snprintf(s, sizeof(s), "%s=%s",
-				 p->filters[k].kind == GC_FILTER_TYPE	 ? "type"
-				 : p->filters[k].kind == GC_FILTER_LABEL ? "label"
-									 : "id",
-				 p->filters[k].value);
+				 gc_filter_kind_to_string(p->filters[k].kind), p->filters[k].value);
 			json_object_array_add(f, json_object_new_string(s));
 		}
 		json_object_object_add(o, "filters", f);
@@ -415,11 +412,7 @@ print_policy(const struct gc_policy *p, size_t i, struct json_object *arr)
 	}
 	printf("policy %zu (%s):", i + 1, gc_source_to_string(p->source));
 	for (size_t k = 0; k < p->nfilters; k++)
-		printf(" %s=%s",
-		       p->filters[k].kind == GC_FILTER_TYPE    ? "type"
-		       : p->filters[k].kind == GC_FILTER_LABEL ? "label"
-							       : "id",
-		       p->filters[k].value);
+		printf(" %s=%s", gc_filter_kind_to_string(p->filters[k].kind), p->filters[k].value);
 	if (p->keep_duration)
 		printf(" keep-duration=%" PRIu64 "h",
 		       (uint64_t)(p->keep_duration / 3600000000000ull));
@@ -428,7 +421,6 @@ print_policy(const struct gc_policy *p, size_t i, struct json_object *arr)
 	       p->reserved ? sc_size_format(p->reserved, buf[1], sizeof(buf[1])) : none,
 	       p->min_free ? sc_size_format(p->min_free, buf[2], sizeof(buf[2])) : none,
 	       p->all ? " all" : "");
-	(void)buf[3];
 }
 
 static const char gc_usage_text[] =

@@ -61,6 +61,7 @@ struct gc_policy {
 
 void gc_policy_clear(struct gc_policy *p);
 
+const char *gc_filter_kind_to_string(enum gc_filter_kind k);
 /* Parses "type=...", "label=K[=V]", "id=PREFIX". -EINVAL with a message naming it. */
 int gc_filter_parse(const char *s, struct gc_filter *ret, struct sc_err *err);
 /* Size of the file system holding ROOT, in bytes (0 if unknown). */

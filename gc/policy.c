@@ -45,6 +45,12 @@ gc_source_to_string(enum gc_source s)
 	return s < _GC_SOURCE_MAX ? source_names[s] : "unknown";
 }
 
+const char *
+gc_filter_kind_to_string(enum gc_filter_kind k)
+{
+	return k < _GC_FILTER_KIND_MAX ? filter_names[k] : "unknown";
+}
+
 void
 gc_policy_clear(struct gc_policy *p)
 {

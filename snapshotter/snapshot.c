@@ -979,6 +979,15 @@ snap_snapshot_mounts(struct snap_store *s, const char *key, struct snap_mounts *
 	return 0;
 }
 
+uint64_t
+snap_snapshot_count_txn(struct snap_txn *t)
+{
+	uint64_t n = 0;
+	for (int k = 0; k < _SNAP_KIND_MAX; k++)
+		n += snap_txn_counter_get(t, kind_counters[k]);
+	return n;
+}
+
 int
 snap_store_counts(struct snap_store *s, struct snap_store_counts *ret, struct sc_err *err)
 {

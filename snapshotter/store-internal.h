@@ -105,6 +105,8 @@ int snap_snapshot_get_txn(struct snap_txn *t, const char *key, struct snap_info 
 int snap_snapshot_has_children_txn(struct snap_txn *t, uint64_t id);
 /* Deletes a snapshot's records (not its folder) and updates the counters. */
 int snap_snapshot_delete_txn(struct snap_txn *t, const struct snap_info *info);
+/* Snapshot records of every kind, from the counters. */
+uint64_t snap_snapshot_count_txn(struct snap_txn *t);
 /* "snapshots/ID", relative to ROOT. */
 void snap_snapshot_rel(char *buf, size_t len, uint64_t id);
 

@@ -76,7 +76,7 @@ snap_driver_find(const char *name)
 
 struct driver_choice {
 	const char *wanted; /* --driver, or NULL */
-	const char *recorded;
+	char recorded[64];
 	const struct snap_driver *chosen;
 	struct snap_store *store;
 	char notice[512];
@@ -89,9 +89,9 @@ choose_driver(struct snap_txn *t, void *arg)
 	MDB_val v;
 	int r = snap_txn_get(t, SNAP_DB_META, "driver", 6, &v);
 	if (r == 0) {
-		static char recorded[64];
-		snprintf(recorded, sizeof(recorded), "%.*s", (int)v.mv_size, (char *)v.mv_data);
-		c->recorded = recorded;
+		snprintf(c->recorded, sizeof(c->recorded), "%.*s", (int)v.mv_size,
+			 (char *)v.mv_data);
+		const char *recorded = c->recorded;
 		c->chosen = snap_driver_find(recorded);
 		if (!c->chosen)
 			return sc_err_set(
@@ -532,13 +532,9 @@ snap_store_cleanup(struct snap_store *s, bool full, struct sc_err *err)
 	 * O(1) check; otherwise look in a read transaction first, so the common
 	 * case takes no writer lock, and confirm under the lock (invariant 2).
 	 */
-	struct snap_store_counts counts;
 	struct stat st;
 	if (!full && fstatat(s->root_fd, "snapshots", &st, 0) == 0 && st.st_nlink >= 2 &&
-	    snap_store_counts(s, &counts, NULL) >= 0 &&
-	    st.st_nlink - 2 == counts.snapshots[SNAP_KIND_ACTIVE] +
-				       counts.snapshots[SNAP_KIND_VIEW] +
-				       counts.snapshots[SNAP_KIND_COMMITTED]) {
+	    st.st_nlink - 2 == snap_snapshot_count_txn(&t)) {
 		snap_txn_end(&t);
 		snap_store_empty_trash(s);
 		return 0;

@@ -51,8 +51,8 @@ struct walk {
 	struct copy_ctx *ctx;
 	struct dir_rec *dirs; /* every directory made, in creation order */
 	size_t ndirs, dirs_cap;
-	size_t *todo; /* indices into dirs still to scan */
-	size_t ntodo, todo_cap;
+	size_t *pending; /* indices into dirs still to scan */
+	size_t npending, pending_cap;
 	struct link_rec *links; /* open addressing, power-of-two size */
 	size_t nlinks, links_cap;
 	uint64_t dst_root_dev, dst_root_ino;
@@ -143,7 +143,7 @@ walk_done(struct walk *w)
 	for (size_t i = 0; i < w->ndirs; i++)
 		free(w->dirs[i].rel);
 	free(w->dirs);
-	free(w->todo);
+	free(w->pending);
 	for (size_t i = 0; i < w->links_cap; i++)
 		free(w->links[i].rel);
 	free(w->links);
@@ -153,13 +153,13 @@ static int
 dir_add(struct walk *w, const char *rel, const struct stat *st, unsigned depth)
 {
 	if (grow((void **)&w->dirs, &w->dirs_cap, w->ndirs + 1, sizeof(*w->dirs)) < 0 ||
-	    grow((void **)&w->todo, &w->todo_cap, w->ntodo + 1, sizeof(*w->todo)) < 0)
+	    grow((void **)&w->pending, &w->pending_cap, w->npending + 1, sizeof(*w->pending)) < 0)
 		return oom(w->ctx);
 	char *copy = strdup(rel);
 	if (!copy)
 		return oom(w->ctx);
 	w->dirs[w->ndirs] = (struct dir_rec){.rel = copy, .st = *st, .depth = depth};
-	w->todo[w->ntodo++] = w->ndirs++;
+	w->pending[w->npending++] = w->ndirs++;
 	return 0;
 }
 
@@ -530,8 +530,8 @@ copy_tree(struct copy_ctx *ctx, struct walk *w, int src_dirfd, const char *src, 
 	ctx->stats.dirs++;
 
 	int r = dir_add(w, ".", &sst, 0);
-	while (r >= 0 && w->ntodo > 0)
-		r = scan_dir(w, w->todo[--w->ntodo]);
+	while (r >= 0 && w->npending > 0)
+		r = scan_dir(w, w->pending[--w->npending]);
 	if (r >= 0 && ctx->uring)
 		r = copy_uring_drain(ctx->uring);
 	for (size_t i = w->ndirs; r >= 0 && i > 0; i--)
