@@ -71,6 +71,7 @@ int cli_cmd_prune(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_gc(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_pin(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_build(struct cli_ctx *ctx, int argc, char **argv);
 
 /*
  * After a command added data: runs the automatic collection if a configured

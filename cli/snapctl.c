@@ -15,6 +15,7 @@ static const struct {
 	cli_cmd_fn fn;
 	const char *summary;
 } commands[] = {
+	{"build", cli_cmd_build, "build a Dockerfile into an image"},
 	{"snapshot", cli_cmd_snapshot, "prepare, view, commit, remove and mount snapshots"},
 	{"lease", cli_cmd_lease, "hold objects against garbage collection"},
 	{"image", cli_cmd_image, "import, export, list and remove images"},

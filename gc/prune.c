@@ -36,6 +36,7 @@ gc_node_type(const struct snap_gc_graph *g, size_t i)
 		return "content";
 	case SNAP_OBJ_IMAGE:
 		return "image";
+	case SNAP_OBJ_CACHE:
 	case SNAP_OBJ_SNAPSHOT:
 		for (size_t j = 0; j < n->nlabels; j++) {
 			if (strcmp(n->labels[j].key, CACHE_TYPE_LABEL) != 0)

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "cache.h"
 #include "content.h"
 #include "lease.h"
 #include "log.h"
@@ -204,6 +205,33 @@ load_image(const MDB_val *k, const MDB_val *v, void *arg)
 	return graph_add(c->g, &c->cap, SNAP_OBJ_IMAGE, k->mv_data, k->mv_size) ? 0 : -ENOMEM;
 }
 
+/* Build cache records: nodes that hold their snapshot and layer blob, never roots. */
+static int
+load_cache(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct load_ctx *c = arg;
+	struct snap_cache_record rec;
+	if (snap_cache_decode(k, v, &rec) < 0)
+		return 0; /* damaged: holds nothing, a lookup drops it */
+	struct snap_gc_node *n = graph_add(c->g, &c->cap, SNAP_OBJ_CACHE, k->mv_data, k->mv_size);
+	if (!n) {
+		snap_cache_record_clear(&rec);
+		return -ENOMEM;
+	}
+	n->created = rec.created;
+	n->last_used = rec.last_used;
+	n->labels = calloc(1, sizeof(*n->labels));
+	if (n->labels) {
+		n->labels[0].key = strdup(SNAP_CACHE_TYPE_LABEL);
+		n->labels[0].value = TAKE_PTR(rec.type);
+		n->nlabels = 1;
+	}
+	snap_cache_record_clear(&rec);
+	if (!n->labels || !n->labels[0].key || !n->labels[0].value)
+		return -ENOMEM;
+	return 0;
+}
+
 static int
 load_edge(const MDB_val *k, const MDB_val *v, void *arg)
 {
@@ -277,6 +305,8 @@ snap_gc_graph_load(struct snap_store *s, struct snap_gc_graph *ret, struct sc_er
 		r = snap_txn_scan(&t, SNAP_DB_BLOBS, NULL, 0, load_blob, &c);
 	if (r >= 0)
 		r = snap_txn_scan(&t, SNAP_DB_IMAGES, NULL, 0, load_image, &c);
+	if (r >= 0)
+		r = snap_txn_scan(&t, SNAP_DB_CACHE, "sha256:", 7, load_cache, &c);
 	if (r >= 0)
 		r = snap_gc_graph_index(&g);
 	/* Parents: a child points at its parent, like a referrer at its referent. */
@@ -542,6 +572,23 @@ collect_image(struct snap_txn *t, const struct snap_gc_node *n)
 	return r < 0 ? r : DELETE;
 }
 
+static int
+collect_cache(struct snap_txn *t, const struct snap_gc_node *n)
+{
+	MDB_val v;
+	int r = snap_txn_get(t, SNAP_DB_CACHE, n->id, strlen(n->id), &v);
+	if (r == -ENOENT)
+		return GONE;
+	if (r < 0)
+		return r;
+	if (snap_is_pinned_txn(t, n->name) || snap_obj_leased_txn(t, n->name, sc_now_ns()))
+		return KEEP;
+	r = snap_txn_del(t, SNAP_DB_CACHE, n->id, strlen(n->id));
+	if (r >= 0)
+		r = snap_ref_del_from_txn(t, n->name);
+	return r < 0 ? r : DELETE;
+}
+
 static void
 owner_value(const struct snap_store *s, uint8_t v[12])
 {
@@ -600,6 +647,9 @@ batch_write(struct snap_txn *t, void *arg)
 			break;
 		case SNAP_OBJ_IMAGE:
 			r = collect_image(t, n);
+			break;
+		case SNAP_OBJ_CACHE:
+			r = collect_cache(t, n);
 			break;
 		default:
 			r = KEEP;

@@ -18,7 +18,7 @@
 #define LEASE_RECORD_V1 1
 #define COUNTER_LEASES	"leases"
 
-static const char *const ref_types[] = {"snapshot", "blob", "image"};
+static const char *const ref_types[] = {"snapshot", "blob", "image", "cache"};
 
 void
 snap_lease_clear(struct snap_lease *l)
@@ -182,7 +182,7 @@ ref_type_validate(const char *type, struct sc_err *err)
 	for (size_t i = 0; i < ARRAY_SIZE(ref_types); i++)
 		if (strcmp(type, ref_types[i]) == 0)
 			return 0;
-	return sc_err_set(err, -EINVAL, "unknown object type '%s'; use snapshot, blob or image",
+	return sc_err_set(err, -EINVAL, "unknown object type '%s'; use snapshot, blob, image or cache",
 			  type);
 }
 

@@ -926,18 +926,24 @@ struct touch_op {
 	const char *key;
 };
 
-static int
-touch_write(struct snap_txn *t, void *arg)
+int
+snap_snapshot_touch_txn(struct snap_txn *t, const char *key)
 {
-	struct touch_op *op = arg;
 	struct snap_info info = {0};
-	int r = snap_snapshot_get_txn(t, op->key, &info);
+	int r = snap_snapshot_get_txn(t, key, &info);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	info.last_used = sc_now_ns();
 	r = rec_put(t, &info);
 	snap_info_clear(&info);
 	return r;
+}
+
+static int
+touch_write(struct snap_txn *t, void *arg)
+{
+	struct touch_op *op = arg;
+	return snap_snapshot_touch_txn(t, op->key);
 }
 
 int

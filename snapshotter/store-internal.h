@@ -57,12 +57,6 @@ struct snap_store {
 	bool in_space_hook;
 };
 
-/*
- * Makes a new folder under tmp/ owned by this process; writes its absolute
- * path into path (PATH_MAX bytes) and its name (relative to ROOT) into rel.
- */
-int snap_store_mktemp(struct snap_store *s, const char *what, char *path, char *rel,
-		      struct sc_err *err);
 
 /* Moves ROOT/rel to trash/ (renames; cheap). Missing is success. */
 int snap_store_trash(struct snap_store *s, const char *rel);
@@ -101,6 +95,8 @@ void snap_strv_free(char **v, size_t n);
 /* Snapshot records inside a transaction (snapshot.c). */
 int snap_snapshot_decode(const void *key, size_t klen, const MDB_val *v, struct snap_info *ret);
 int snap_snapshot_get_txn(struct snap_txn *t, const char *key, struct snap_info *ret);
+/* Sets a snapshot's last_used to now (missing is success). */
+int snap_snapshot_touch_txn(struct snap_txn *t, const char *key);
 /* > 0 if the snapshot with this id has children. */
 int snap_snapshot_has_children_txn(struct snap_txn *t, uint64_t id);
 /* Deletes a snapshot's records (not its folder) and updates the counters. */
@@ -109,6 +105,10 @@ int snap_snapshot_delete_txn(struct snap_txn *t, const struct snap_info *info);
 uint64_t snap_snapshot_count_txn(struct snap_txn *t);
 /* "snapshots/ID", relative to ROOT. */
 void snap_snapshot_rel(char *buf, size_t len, uint64_t id);
+
+/* Build cache records (cache.c). */
+struct snap_cache_record;
+int snap_cache_decode(const MDB_val *k, const MDB_val *v, struct snap_cache_record *ret);
 
 /* Blob records inside a transaction (content.c). */
 struct snap_blob_info;

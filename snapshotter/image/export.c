@@ -372,8 +372,11 @@ write_layout(struct snap_store *s, const struct snap_image_info *info,
 	char repo[SNAP_IMAGE_NAME_MAX + 1], tag[SNAP_IMAGE_NAME_MAX + 1];
 	img_name_split(info->name, repo, sizeof(repo), tag, sizeof(tag));
 	struct img_desc top = x->manifest;
-	snprintf(top.image_name, sizeof(top.image_name), "%s", info->name);
-	snprintf(top.ref_name, sizeof(top.ref_name), "%s", tag);
+	bool named = info->name && info->name[0]; /* a build's result may have no name */
+	if (named) {
+		snprintf(top.image_name, sizeof(top.image_name), "%s", info->name);
+		snprintf(top.ref_name, sizeof(top.ref_name), "%s", tag);
+	}
 
 	struct json_object *idx = json_object_new_object();
 	json_object_object_add(idx, "schemaVersion", json_object_new_int(2));
@@ -392,7 +395,8 @@ write_layout(struct snap_store *s, const struct snap_image_info *info,
 		snprintf(p, sizeof(p), "blobs/sha256/%s", x->config.digest + 7);
 		json_object_object_add(e, "Config", json_object_new_string(p));
 		struct json_object *tags = json_object_new_array();
-		json_object_array_add(tags, json_object_new_string(full));
+		if (named)
+			json_object_array_add(tags, json_object_new_string(full));
 		json_object_object_add(e, "RepoTags", tags);
 		struct json_object *ls = json_object_new_array();
 		for (size_t i = 0; i < x->nlayers; i++) {
@@ -408,7 +412,8 @@ write_layout(struct snap_store *s, const struct snap_image_info *info,
 				t, tag,
 				json_object_new_string(x->layers[x->nlayers - 1].digest + 7));
 		json_object_object_add(rp, repo, t);
-		repositories = json_dump(rp);
+		repositories = named ? json_dump(rp) : strdup("{}");
+		json_object_put(named ? NULL : rp);
 		if (!manifest_json || !repositories)
 			return sc_err_set(o->err, -ENOMEM, "out of memory");
 	}
@@ -650,19 +655,26 @@ export_rootfs(struct snap_store *s, const struct snap_image_info *info,
 }
 
 int
+snap_image_export_info(struct snap_store *s, const struct snap_image_info *info,
+		       const struct snap_image_export_opts *opts, struct sc_err *err)
+{
+	int r = snap_archive_load(err);
+	if (r < 0)
+		return r;
+	if (opts->type == SNAP_EXPORT_OCI || opts->type == SNAP_EXPORT_DOCKER)
+		return export_layout(s, info, opts, err);
+	return export_rootfs(s, info, opts, err);
+}
+
+int
 snap_image_export(struct snap_store *s, const char *name, const struct snap_image_export_opts *opts,
 		  struct sc_err *err)
 {
 	struct snap_image_info info = {0};
-	int r = snap_archive_load(err);
-	if (r >= 0)
-		r = snap_image_get(s, name, &info, err);
+	int r = snap_image_get(s, name, &info, err);
 	if (r < 0)
 		return r;
-	if (opts->type == SNAP_EXPORT_OCI || opts->type == SNAP_EXPORT_DOCKER)
-		r = export_layout(s, &info, opts, err);
-	else
-		r = export_rootfs(s, &info, opts, err);
+	r = snap_image_export_info(s, &info, opts, err);
 	snap_image_info_clear(&info);
 	return r < 0 ? sc_err_prefix(err, r, "export '%s' as %s", name,
 				     snap_export_type_to_string(opts->type))

@@ -88,3 +88,18 @@ check_store_consistent() {
 	[ "$ids" = "$folders" ] || fail "records and folders disagree: records [$(echo $ids)] folders [$(echo $folders)]"
 	[ -z "$(ls -A "$STORE/tmp")" ] || fail "tmp/ not empty: $(ls -A "$STORE/tmp")"
 }
+
+# Imports the offline busybox image (scripts/make-busybox-image.sh) into
+# $STORE as NAME (default busybox:latest).
+import_busybox() {
+	local name=${1:-busybox:latest} dir
+	dir="$TEST_TMP/busybox-layout.$RANDOM"
+	"$SNAPCTL_TESTS_LIB/../../scripts/make-busybox-image.sh" "$dir" "$name" >/dev/null
+	snap image import "$dir" >/dev/null
+	rm -rf "$dir"
+}
+
+# json_get FILE EXPR: a Python expression over the JSON document j.
+json_get() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}

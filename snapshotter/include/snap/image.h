@@ -105,6 +105,46 @@ int snap_image_create(struct snap_store *s, const char *name, const char *key,
 		      const struct snap_layer_diff_opts *opts, struct snap_image_info *ret,
 		      struct sc_err *err);
 
+/* One layer of an image: its blob and the snapshot it unpacks to. */
+struct snap_image_layer {
+	char digest[SC_DIGEST_STR_LEN + 1];
+	char diff_id[SC_DIGEST_STR_LEN + 1];
+	uint64_t size;
+	char media_type[128];
+	char *snapshot; /* key of the snapshot holding this layer and those below it */
+};
+
+/*
+ * The layers of a stored image (from its manifest and config), bottom
+ * first, with the chain snapshots an import made for them. *ret is an
+ * array the caller frees with snap_image_layers_free().
+ * Errors: -ENOENT a blob missing, -EINVAL a damaged manifest or config.
+ */
+int snap_image_layers(struct snap_store *s, const struct snap_image_info *info,
+		      struct snap_image_layer **ret, size_t *ret_n, struct sc_err *err);
+void snap_image_layers_free(struct snap_image_layer *v, size_t n);
+
+struct snap_image_new {
+	const char *config; /* the whole config JSON, written as given */
+	size_t config_len;
+	const struct snap_image_layer *layers; /* bottom first; blobs already stored */
+	size_t nlayers;
+	const char *snapshot; /* the top snapshot (the image's rootfs), "" for none */
+	const char *platform; /* "os/arch" */
+	bool oci_media_types;
+};
+
+/*
+ * Stores an assembled image: the config and a manifest listing layers go
+ * into the content store (attached to the handle's lease), then each name
+ * of names (may be none) is recorded, with its edges, in one transaction.
+ * ret receives the description (name: names[0] or "") for
+ * snap_image_export_info(). Errors: -EINVAL a bad name, -E2BIG too many layers.
+ */
+int snap_image_store(struct snap_store *s, const struct snap_image_new *img,
+		     const char *const *names, size_t nnames, struct snap_image_info *ret,
+		     struct sc_err *err);
+
 enum snap_export_type {
 	SNAP_EXPORT_OCI,
 	SNAP_EXPORT_DOCKER,
@@ -137,3 +177,6 @@ int snap_image_export_opts_parse(const char *spec, struct snap_image_export_opts
  */
 int snap_image_export(struct snap_store *s, const char *name,
 		      const struct snap_image_export_opts *opts, struct sc_err *err);
+/* The same for an image described by info (from snap_image_store; need not be named). */
+int snap_image_export_info(struct snap_store *s, const struct snap_image_info *info,
+			   const struct snap_image_export_opts *opts, struct sc_err *err);

@@ -96,6 +96,16 @@ void snap_store_before_write(struct snap_store *s, uint64_t bytes);
  */
 int snap_store_use_lease(struct snap_store *s, const char *id);
 
+/*
+ * Makes a new folder under ROOT/tmp/ owned by this process (its name
+ * carries pid and start time, so the next open removes it once the process
+ * is gone, unmounting what is mounted on it); writes its absolute path into
+ * path and its name relative to ROOT into rel (PATH_MAX bytes each).
+ * Not thread-safe for one handle.
+ */
+int snap_store_mktemp(struct snap_store *s, const char *what, char *path, char *rel,
+		      struct sc_err *err);
+
 /* Moves ROOT/trash/ contents out of existence; returns how many entries went. */
 int snap_store_empty_trash(struct snap_store *s);
 

@@ -1,0 +1,79 @@
+/*
+ * The build cache: a cache key (the hash of a build step's definition and
+ * its inputs' cache keys) -> the committed snapshot the step produced and
+ * the layer blob that snapshot diffs to against its parent.
+ *
+ * A record is an object of the collector's graph, "cache:KEY", with edges
+ * to its snapshot and its layer blob, so the collector keeps what a record
+ * holds and drops both once a policy drops the record (least recently
+ * used first; records count as their type, "regular" for build steps).
+ * Records are never roots: `snapctl gc` drops the whole cache.
+ *
+ * Lookups and stores run in one write transaction each, and attach the
+ * record, its snapshot and its blob to the store handle's lease in that
+ * same transaction (snap_store_use_lease()), so a collector running between
+ * two of the caller's transactions can never take a record the caller is
+ * about to build on.
+ *
+ * Notes: besides records, the cache keeps small opaque notes by name
+ * (the builder keeps, per step position, what the last build of that
+ * position used, to explain a cache miss). Notes are at most
+ * SNAP_CACHE_NOTE_MAX bytes and hold no objects.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "err.h"
+#include "store.h"
+
+#define SNAP_CACHE_NOTE_MAX	(1u << 20)
+#define SNAP_CACHE_DESC_MAX	1024
+#define SNAP_CACHE_TYPE_LABEL	"snapctl.cache.type"
+
+struct snap_cache_record {
+	char key[SC_DIGEST_STR_LEN + 1]; /* the cache key */
+	char *snapshot;			 /* committed snapshot key, "" for none (scratch) */
+	char layer[SC_DIGEST_STR_LEN + 1]; /* layer blob digest, "" when the step changed nothing */
+	char diff_id[SC_DIGEST_STR_LEN + 1];
+	uint64_t layer_size;
+	char *layer_media_type; /* "" when no layer */
+	char *type;		/* "regular" */
+	char *description;	/* what made it ("RUN make") */
+	uint64_t created, last_used, uses;
+	bool blob_missing; /* lookup: the snapshot is there but its layer blob was collected */
+};
+
+void snap_cache_record_clear(struct snap_cache_record *rec);
+
+/*
+ * Looks key up. On a hit, in one write transaction: the snapshot is checked
+ * to exist, the record's last_used and use count are updated, and the
+ * record, its snapshot and (when present) its blob are attached to the
+ * handle's lease. A record whose snapshot is gone is deleted and counts as
+ * a miss. ret->blob_missing says the layer must be made again (snapshot
+ * kept; store the record again with the new digest).
+ * Errors: -ENOENT miss.
+ */
+int snap_cache_get(struct snap_store *s, const char *key, struct snap_cache_record *ret,
+		   struct sc_err *err);
+
+/*
+ * Stores rec (replacing a record of the same key), its edges, and attaches
+ * it to the handle's lease. created/last_used/uses 0: now / now / 1.
+ * Errors: -ENOENT the snapshot or layer blob does not exist.
+ */
+int snap_cache_put(struct snap_store *s, const struct snap_cache_record *rec, struct sc_err *err);
+
+/* Calls fn for every record in key order; fn returns < 0 to stop. */
+typedef int (*snap_cache_walk_fn)(const struct snap_cache_record *rec, void *arg);
+int snap_cache_walk(struct snap_store *s, snap_cache_walk_fn fn, void *arg, struct sc_err *err);
+
+/* Notes. get: -ENOENT when absent; *ret is a heap copy (NUL-terminated). put: -EFBIG over the limit. */
+int snap_cache_note_get(struct snap_store *s, const char *name, char **ret, size_t *ret_len,
+			struct sc_err *err);
+int snap_cache_note_put(struct snap_store *s, const char *name, const void *data, size_t len,
+			struct sc_err *err);
