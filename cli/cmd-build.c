@@ -183,8 +183,8 @@ parse_args(int argc, char **argv, struct build_args *a, struct sc_err *err)
 			char *end;
 			long n = strtol(optarg, &end, 10);
 			if (*end || n < 1 || n > 64)
-				return sc_err_set(err, -EINVAL, "-j '%s' is not a number from 1 to 64",
-						  optarg);
+				return sc_err_set(err, -EINVAL,
+						  "-j '%s' is not a number from 1 to 64", optarg);
 			a->jobs = (unsigned)n;
 			break;
 		}
@@ -207,7 +207,8 @@ parse_args(int argc, char **argv, struct build_args *a, struct sc_err *err)
 				v = kv;
 			}
 			if (v[0] == '=')
-				return sc_err_set(err, -EINVAL, "--build-arg '%s' has no name", optarg);
+				return sc_err_set(err, -EINVAL, "--build-arg '%s' has no name",
+						  optarg);
 			a->bargs[a->nbargs++] = v;
 			break;
 		}
@@ -240,12 +241,14 @@ parse_args(int argc, char **argv, struct build_args *a, struct sc_err *err)
 		case 'h':
 			return 1;
 		default:
-			return sc_err_set(err, -EINVAL, "unknown option (see 'snapctl build --help')");
+			return sc_err_set(err, -EINVAL,
+					  "unknown option (see 'snapctl build --help')");
 		}
 	}
 	if (optind + 1 != argc)
-		return sc_err_set(err, -EINVAL, optind >= argc ? "build needs a CONTEXT folder"
-							       : "build takes one CONTEXT");
+		return sc_err_set(err, -EINVAL,
+				  optind >= argc ? "build needs a CONTEXT folder"
+						 : "build takes one CONTEXT");
 	a->context = argv[optind];
 	return 0;
 }
@@ -333,8 +336,9 @@ cli_cmd_build(struct cli_ctx *ctx, int argc, char **argv)
 	if (a.progress) {
 		r = bld_progress_mode_from_string(a.progress);
 		if (r < 0 || r == BLD_PROGRESS_TTY) {
-			status = cli_usage("build: --progress '%s' is not auto, plain, json or quiet",
-					   a.progress);
+			status = cli_usage(
+				"build: --progress '%s' is not auto, plain, json or quiet",
+				a.progress);
 			goto out;
 		}
 		mode = (enum bld_progress_mode)r;

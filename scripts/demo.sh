@@ -66,11 +66,39 @@ echo "its layers unpacked into snapshots keyed by chain id, then exported again.
 bbdir=$(mktemp -d)
 trap 'umount "$mnt" 2>/dev/null || true; rmdir "$mnt"; rm -rf "$bbdir"' EXIT
 ./scripts/make-busybox-image.sh "$bbdir/layout" demo/busybox:latest >/dev/null
+snapctl image rm demo/app:latest 2>/dev/null || true
 snapctl image rm demo/busybox:latest 2>/dev/null || true
 step image import "$bbdir/layout" --name demo/busybox:latest
 step image ls
 step image export demo/busybox:latest -o "type=oci,dest=$bbdir/export.tar"
 ls -l "$bbdir/export.tar"
+
+echo
+echo "Builds: a two-stage Dockerfile on that busybox image (RUN, COPY --from, ENTRYPOINT)."
+ctx="$bbdir/app"
+mkdir -p "$ctx/src"
+cat >"$ctx/Dockerfile" <<'DF'
+FROM demo/busybox:latest AS build
+WORKDIR /src
+COPY src/ .
+RUN cat greeting.txt name.txt > message.txt && wc -c message.txt
+FROM demo/busybox:latest
+COPY --from=build /src/message.txt /message.txt
+ENTRYPOINT ["cat", "/message.txt"]
+DF
+echo "hello from" >"$ctx/src/greeting.txt"
+echo "a snapctl build" >"$ctx/src/name.txt"
+snapctl image rm demo/app:latest 2>/dev/null || true
+step build --progress plain -t demo/app:latest "$ctx"
+echo
+echo "The same build again: every step comes from the cache."
+step build --progress plain -t demo/app:latest "$ctx"
+echo
+echo "Edit one file: the steps from its COPY on run again, and the MISS line says why."
+echo "the demo, edited" >"$ctx/src/name.txt"
+step build --progress plain -t demo/app:latest -o "type=oci,dest=$bbdir/app.tar" "$ctx"
+ls -l "$bbdir/app.tar"
+step image ls
 
 echo
 echo "Disk use, per type: what is held, and what a prune could free."

@@ -182,8 +182,8 @@ ref_type_validate(const char *type, struct sc_err *err)
 	for (size_t i = 0; i < ARRAY_SIZE(ref_types); i++)
 		if (strcmp(type, ref_types[i]) == 0)
 			return 0;
-	return sc_err_set(err, -EINVAL, "unknown object type '%s'; use snapshot, blob, image or cache",
-			  type);
+	return sc_err_set(err, -EINVAL,
+			  "unknown object type '%s'; use snapshot, blob, image or cache", type);
 }
 
 struct ref_op {

@@ -57,7 +57,6 @@ struct snap_store {
 	bool in_space_hook;
 };
 
-
 /* Moves ROOT/rel to trash/ (renames; cheap). Missing is success. */
 int snap_store_trash(struct snap_store *s, const char *rel);
 

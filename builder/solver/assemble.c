@@ -68,7 +68,8 @@ cmd_json(const struct bld_cmdline *cmd, struct json_object *shell)
 	struct json_object *a = json_object_new_array();
 	if (shell && json_object_array_length(shell)) {
 		for (size_t i = 0; i < json_object_array_length(shell); i++)
-			json_object_array_add(a, json_object_get(json_object_array_get_idx(shell, i)));
+			json_object_array_add(a,
+					      json_object_get(json_object_array_get_idx(shell, i)));
 	} else {
 		json_object_array_add(a, json_object_new_string("/bin/sh"));
 		json_object_array_add(a, json_object_new_string("-c"));
@@ -88,15 +89,18 @@ health_json(struct json_object *cfg, const struct bld_healthcheck *h)
 	} else {
 		json_object_object_add(o, "Test", strv_json(h->test, h->ntest));
 		if (h->interval_ns)
-			json_object_object_add(o, "Interval", json_object_new_int64((int64_t)h->interval_ns));
+			json_object_object_add(o, "Interval",
+					       json_object_new_int64((int64_t)h->interval_ns));
 		if (h->timeout_ns)
-			json_object_object_add(o, "Timeout", json_object_new_int64((int64_t)h->timeout_ns));
+			json_object_object_add(o, "Timeout",
+					       json_object_new_int64((int64_t)h->timeout_ns));
 		if (h->start_period_ns)
 			json_object_object_add(o, "StartPeriod",
 					       json_object_new_int64((int64_t)h->start_period_ns));
 		if (h->start_interval_ns)
-			json_object_object_add(o, "StartInterval",
-					       json_object_new_int64((int64_t)h->start_interval_ns));
+			json_object_object_add(
+				o, "StartInterval",
+				json_object_new_int64((int64_t)h->start_interval_ns));
 		if (h->retries)
 			json_object_object_add(o, "Retries", json_object_new_int(h->retries));
 	}
@@ -125,7 +129,8 @@ apply_step(struct json_object *top, struct json_object *cfg, const struct bld_st
 	}
 	case BLD_INSTR_MAINTAINER:
 		if (step->nwords >= 2)
-			json_object_object_add(top, "author", json_object_new_string(step->words[1]));
+			json_object_object_add(top, "author",
+					       json_object_new_string(step->words[1]));
 		break;
 	case BLD_INSTR_CMD:
 		json_object_object_add(cfg, "Cmd", cmd_json(&in->u.cmd, shell));
@@ -278,8 +283,9 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 		json_object_object_add(top, "os", json_object_new_string("linux"));
 		struct json_object *c = json_object_new_object();
 		struct json_object *env = json_object_new_array();
-		json_object_array_add(env, json_object_new_string("PATH=/usr/local/sbin:/usr/local/"
-								  "bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+		json_object_array_add(env,
+				      json_object_new_string("PATH=/usr/local/sbin:/usr/local/"
+							     "bin:/usr/sbin:/usr/bin:/sbin:/bin"));
 		json_object_object_add(c, "Env", env);
 		json_object_object_add(top, "config", c);
 	}
@@ -346,8 +352,8 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 	json_object_object_add(rootfs, "diff_ids", ids);
 	json_object_object_add(top, "rootfs", rootfs);
 
-	const char *js = json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN |
-								     JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *js = json_object_to_json_string_ext(
+		top, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char platform[64];
 	struct json_object *arch;
 	snprintf(platform, sizeof(platform), "linux/%s",

@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,8 +89,6 @@ worker(void *arg)
 			if (!b->error) {
 				b->error = r;
 				b->err = e;
-				emit(b, BLD_EVENT_ERROR, v, sc_err_msg(&e), strlen(sc_err_msg(&e)),
-				     0);
 			}
 			atomic_store(&b->stop, true);
 		} else {
@@ -185,9 +187,43 @@ stale_visit(const struct snap_info *info, void *arg)
 	return 0;
 }
 
+/*
+ * Containers of dead builds ("snapctl-PID.START-N" in the runtime's state
+ * folder): a build killed with SIGKILL cannot stop its running step, so
+ * the next build does, before it removes the step's snapshot.
+ */
+static void
+reap_containers(void)
+{
+	static const char *const runtimes[][2] = {{"runc", "/run/runc"}, {"crun", "/run/crun"}};
+	for (size_t k = 0; k < ARRAY_SIZE(runtimes); k++) {
+		_cleanup_closedir_ DIR *d = opendir(runtimes[k][1]);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			int pid;
+			uint64_t start;
+			if (sscanf(e->d_name, "snapctl-%d.%" SCNu64 "-", &pid, &start) != 2 ||
+			    sc_proc_alive((pid_t)pid, start))
+				continue;
+			sc_debug("deleting container '%s' of a build that is gone", e->d_name);
+			char *argv[] = {(char *)runtimes[k][0], "delete", "--force", e->d_name,
+					NULL};
+			pid_t child;
+			posix_spawn_file_actions_t fa;
+			posix_spawn_file_actions_init(&fa);
+			posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+			posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+			if (posix_spawnp(&child, argv[0], &fa, NULL, argv, environ) == 0)
+				waitpid(child, NULL, 0);
+			posix_spawn_file_actions_destroy(&fa);
+		}
+	}
+}
+
 static void
 remove_stale(struct bld_ctx *b)
 {
+	reap_containers();
 	struct stale st = {0};
 	store_lock(b);
 	snap_snapshot_walk(b->s, NULL, stale_visit, &st, NULL);
@@ -275,12 +311,19 @@ prepare(struct bld_ctx *b, struct sc_err *err)
 		.build_args = o->build_args,
 		.nbuild_args = o->nbuild_args,
 		.target_platform = o->platform,
+		.base_config = plan_base_config,
+		.userdata = b,
 	};
 	r = bld_plan_new(b->df, &po, &b->plan, err);
+	for (size_t i = 0; i < b->nplan_cfgs; i++)
+		json_object_put(b->plan_cfgs[i]);
+	free(b->plan_cfgs);
+	b->plan_cfgs = NULL;
+	b->nplan_cfgs = 0;
 	if (r < 0)
 		return r;
-	r = bld_ignore_load(b->context, o->dockerfile_data ? NULL : b->dockerfile, &b->ignore,
-			    NULL, err);
+	r = bld_ignore_load(b->context, o->dockerfile_data ? NULL : b->dockerfile, &b->ignore, NULL,
+			    err);
 	if (r < 0)
 		return r;
 	if (bld_hash_cache_new(&b->hc) < 0)

@@ -200,7 +200,7 @@ fo_chown_resolve(int root_fd, const char *s, uid_t *ret_uid, gid_t *ret_gid, str
 	gid_t g;
 	r = bld_user_resolve(root_fd, s, &u, &g, NULL, NULL, err);
 	if (r < 0)
-		return sc_err_prefix(err, r == -ENOMEM ? r : -EINVAL, "--chown=%s", s);
+		return sc_err_prefix(err, r, "--chown=%s", s);
 	*ret_uid = u;
 	*ret_gid = g;
 	return 0;

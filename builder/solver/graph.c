@@ -241,6 +241,29 @@ image_vertex(struct bld_ctx *b, const char *ref, unsigned line, struct vtx **ret
 	return r;
 }
 
+static void
+free_userdata(struct json_object *o, void *userdata)
+{
+	free(userdata);
+}
+
+/* A base image's ENV split into names and values, kept with its parsed config. */
+struct env_list {
+	size_t n;
+	struct bld_kv kv[];
+};
+
+static void
+env_list_free(struct json_object *o, void *userdata)
+{
+	struct env_list *l = userdata;
+	for (size_t i = 0; i < l->n; i++)
+		free((char *)l->kv[i].key);
+	free(l);
+}
+
+static const char *cfg_str(struct json_object *cfg, const char *key);
+
 struct json_object *
 base_config(struct bld_ctx *b, const struct vtx *image, struct sc_err *err)
 {
@@ -262,6 +285,58 @@ base_config(struct bld_ctx *b, const struct vtx *image, struct sc_err *err)
 		return NULL;
 	}
 	return o;
+}
+
+/*
+ * bld_plan_opts.base_config: the base image's ENV, WorkingDir and User for
+ * the plan's expansion. An image missing from the store gives no config
+ * here; graph_build() reports it with its line.
+ */
+int
+plan_base_config(void *userdata, const char *image, const struct bld_kv **ret_env, size_t *ret_nenv,
+		 const char **ret_workdir, const char **ret_user, struct sc_err *err)
+{
+	struct bld_ctx *b = userdata;
+	struct vtx tmp = {.ref = (char *)image};
+	if (image_lookup(b, image, &tmp.base) < 0)
+		return 0;
+	struct json_object *full = base_config(b, &tmp, err);
+	snap_image_info_clear(&tmp.base);
+	if (!full)
+		return -EINVAL;
+	struct json_object **p = realloc(b->plan_cfgs, (b->nplan_cfgs + 1) * sizeof(*p));
+	if (!p) {
+		json_object_put(full);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	b->plan_cfgs = p;
+	p[b->nplan_cfgs++] = full;
+	struct json_object *cfg = NULL, *env = NULL;
+	json_object_object_get_ex(full, "config", &cfg);
+	if (cfg && json_object_object_get_ex(cfg, "Env", &env) &&
+	    json_object_is_type(env, json_type_array)) {
+		size_t n = json_object_array_length(env);
+		struct env_list *l = calloc(1, sizeof(*l) + (n + 1) * sizeof(l->kv[0]));
+		if (!l)
+			return sc_err_set(err, -ENOMEM, "out of memory");
+		/* the keys are new strings, the values point into the config: both go with it */
+		json_object_set_userdata(full, l, env_list_free);
+		for (size_t i = 0; i < n; i++) {
+			const char *e = json_object_get_string(json_object_array_get_idx(env, i));
+			const char *eq = e ? strchr(e, '=') : NULL;
+			if (!eq || eq == e)
+				continue;
+			char *key = strndup(e, (size_t)(eq - e));
+			if (!key)
+				return sc_err_set(err, -ENOMEM, "out of memory");
+			l->kv[l->n++] = (struct bld_kv){.key = key, .value = eq + 1};
+		}
+		*ret_env = l->kv;
+		*ret_nenv = l->n;
+	}
+	*ret_workdir = cfg_str(cfg, "WorkingDir");
+	*ret_user = cfg_str(cfg, "User");
+	return 0;
 }
 
 /* A string array member of obj as a NULL-terminated vector pointing into obj. */
@@ -288,7 +363,8 @@ static const char *
 cfg_str(struct json_object *cfg, const char *key)
 {
 	struct json_object *o;
-	if (!cfg || !json_object_object_get_ex(cfg, key, &o) || !json_object_is_type(o, json_type_string))
+	if (!cfg || !json_object_object_get_ex(cfg, key, &o) ||
+	    !json_object_is_type(o, json_type_string))
 		return NULL;
 	return json_object_get_string(o);
 }
@@ -442,8 +518,8 @@ exec_def(struct bld_ctx *b, struct vtx *v, const struct stage_state *st,
 	v->user = user ? strdup(user) : NULL;
 	if (r < 0 || !v->cwd || (user && !v->user))
 		return sc_err_set(err, -ENOMEM, "out of memory");
-	v->network = in->u.run.network != BLD_NETWORK_DEFAULT ? in->u.run.network
-							      : b->opts->network;
+	v->network =
+		in->u.run.network != BLD_NETWORK_DEFAULT ? in->u.run.network : b->opts->network;
 	if (v->network == BLD_NETWORK_DEFAULT)
 		v->network = BLD_NETWORK_HOST;
 	r = common_def(b, v, "exec");
@@ -558,12 +634,6 @@ position(struct bld_ctx *b, struct vtx *v, unsigned stage, size_t step)
 	return v->position ? 0 : -ENOMEM;
 }
 
-static void
-free_userdata(struct json_object *o, void *userdata)
-{
-	free(userdata);
-}
-
 static int
 stage_build(struct bld_ctx *b, struct stage_state *states, const struct bld_stage *stage,
 	    struct json_object **cfgs, size_t *ncfgs, struct sc_err *err)
@@ -624,7 +694,7 @@ stage_build(struct bld_ctx *b, struct stage_state *states, const struct bld_stag
 		}
 		if (!makes_vertex(in->kind))
 			continue;
-		struct vtx *v = vtx_new(in->kind == BLD_INSTR_RUN      ? OP_EXEC
+		struct vtx *v = vtx_new(in->kind == BLD_INSTR_RUN	? OP_EXEC
 					: in->kind == BLD_INSTR_WORKDIR ? OP_MKDIR
 									: OP_COPY);
 		if (!v)

@@ -91,7 +91,8 @@ hash_parts(char ret[SC_DIGEST_STR_LEN + 1], const struct sc_buf *def, const char
 	if (r >= 0)
 		r = sc_sha256_update(h, def->data, def->len);
 	for (size_t i = 0; i < n && r >= 0; i++)
-		r = sc_sha256_update(h, parts[i] ? parts[i] : "", strlen(parts[i] ? parts[i] : "") + 1);
+		r = sc_sha256_update(h, parts[i] ? parts[i] : "",
+				     strlen(parts[i] ? parts[i] : "") + 1);
 	if (r >= 0)
 		r = sc_sha256_final(h, ret);
 	sc_sha256_free(h);
@@ -126,7 +127,8 @@ note_new(const struct vtx *v, const char *def_digest, const struct bld_copy_sele
 		if (sel->nfiles <= NOTE_FILES_MAX) {
 			struct json_object *f = json_object_new_array();
 			for (size_t i = 0; i < sel->nfiles; i++) {
-				json_object_array_add(f, json_object_new_string(sel->files[i].path));
+				json_object_array_add(f,
+						      json_object_new_string(sel->files[i].path));
 				json_object_array_add(f,
 						      json_object_new_string(sel->files[i].digest));
 			}
@@ -173,7 +175,8 @@ name_done(struct name_list *l, const char *what, struct sc_buf *out)
 		return;
 	if (out->len)
 		sc_buf_printf(out, "; ");
-	sc_buf_printf(out, "%s: %.*s", what, (int)l->buf.len, l->buf.data ? (char *)l->buf.data : "");
+	sc_buf_printf(out, "%s: %.*s", what, (int)l->buf.len,
+		      l->buf.data ? (char *)l->buf.data : "");
 	if (l->n > MISS_NAMES_MAX)
 		sc_buf_printf(out, " and %zu more", l->n - MISS_NAMES_MAX);
 	sc_buf_free(&l->buf);
@@ -186,8 +189,9 @@ files_diff(struct json_object *old, const struct bld_copy_selection *sel, struct
 	struct name_list ch = {0}, add = {0}, rm = {0};
 	size_t n = old ? json_object_array_length(old) / 2 : 0, i = 0, j = 0;
 	while (i < n || j < sel->nfiles) {
-		const char *op = i < n ? json_object_get_string(json_object_array_get_idx(old, 2 * i))
-				       : NULL;
+		const char *op =
+			i < n ? json_object_get_string(json_object_array_get_idx(old, 2 * i))
+			      : NULL;
 		const char *np = j < sel->nfiles ? sel->files[j].path : NULL;
 		int c = !op ? 1 : !np ? -1 : strcmp(op, np);
 		if (c < 0) {
@@ -292,15 +296,17 @@ explain_miss(struct bld_ctx *b, const struct vtx *v, const char *def_digest,
 	if (!old)
 		return;
 	struct sc_buf why = {0};
-	const char *kw = v->type == OP_EXEC ? "RUN" : v->type == OP_MKDIR ? "WORKDIR"
-				       : v->copy.add ? "ADD"
-						     : "COPY";
+	const char *kw = v->type == OP_EXEC    ? "RUN"
+			 : v->type == OP_MKDIR ? "WORKDIR"
+			 : v->copy.add	       ? "ADD"
+					       : "COPY";
 	struct json_object *x;
 	if (v->type == OP_EXEC) {
 		struct json_object *argv = NULL, *env = NULL;
 		json_object_object_get_ex(old, "argv", &argv);
 		json_object_object_get_ex(old, "env", &env);
-		struct json_object *now = note_new(v, def_digest, NULL), *nargv = NULL, *nenv = NULL;
+		struct json_object *now = note_new(v, def_digest, NULL), *nargv = NULL,
+				   *nenv = NULL;
 		json_object_object_get_ex(now, "argv", &nargv);
 		json_object_object_get_ex(now, "env", &nenv);
 		if (!jarray_equal(argv, nargv))
@@ -499,7 +505,8 @@ finish(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, struct sc_err *err)
 	const struct snap_label labels[] = {{.key = SNAP_CACHE_TYPE_LABEL, .value = "regular"}};
 	int r = snap_snapshot_commit(b->s, name, rf->key, labels, 1, err);
 	if (r == -EEXIST) {
-		/* Another build made the same step at the same time: keep ours under its own name. */
+		/* Another build made the same step at the same time: keep ours under its own name.
+		 */
 		sc_err_clear(err);
 		snprintf(name, sizeof(name), "cache/%s.%s.%u", v->cache_key + 7, b->owner + 6,
 			 v->num);
@@ -511,10 +518,8 @@ finish(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, struct sc_err *err)
 	if (r >= 0)
 		r = snap_layer_diff(b->s, name, &b->diff, &d, err);
 	v->created = sc_now_ns();
-	struct snap_cache_record rec = {.snapshot = name,
-					.description = v->desc,
-					.type = "regular",
-					.created = v->created};
+	struct snap_cache_record rec = {
+		.snapshot = name, .description = v->desc, .type = "regular", .created = v->created};
 	memcpy(rec.key, v->cache_key, sizeof(rec.key));
 	if (r >= 0 && d.entries > 0) {
 		memcpy(rec.layer, d.digest, sizeof(rec.layer));
@@ -679,8 +684,11 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 out:
 	copy_src_close(b, &cs);
 	bld_copy_selection_clear(&sel);
-	if (r < 0)
+	if (r < 0) {
+		if (r != -ECANCELED || !atomic_load(&b->stop))
+			emit(b, BLD_EVENT_ERROR, v, sc_err_msg(err), strlen(sc_err_msg(err)), 0);
 		return sc_err_prefix(err, r, "#%u %s", v->num, v->desc ? v->desc : v->name);
+	}
 	if (!v->cached)
 		emit(b, BLD_EVENT_DONE, v, NULL, 0, 0);
 	return 0;

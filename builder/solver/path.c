@@ -179,7 +179,7 @@ reopen_cur(struct walk *w, int root_fd)
 
 /* Puts target in front of what is left to resolve. */
 static int
-splice(struct walk *w, const char *target, size_t tl)
+splice_target(struct walk *w, const char *target, size_t tl)
 {
 	size_t left = strlen(w->p);
 	if (tl + left + 2 > 2 * PATH_MAX)
@@ -188,8 +188,10 @@ splice(struct walk *w, const char *target, size_t tl)
 	if (!n)
 		return -ENOMEM;
 	memcpy(n, target, tl);
-	n[tl] = '/';
-	memcpy(n + tl + 1, w->p, left + 1);
+	/* "a/b" + "c": "a/b/c"; nothing left: "a/b" alone (no '/' that would ask for a directory).
+	 */
+	n[tl] = left ? '/' : '\0';
+	memcpy(n + tl + (left ? 1 : 0), w->p, left + 1);
 	free(w->rest);
 	w->rest = w->p = n;
 	return 0;
@@ -298,7 +300,8 @@ fo_resolve(int root_fd, const char *path, unsigned flags, uid_t uid, gid_t gid,
 				ret->created = true;
 				/* Not the umask's mode; the owner asked for (root only). */
 				if (fchmodat(w.cur, nm, 0755, 0) < 0 ||
-				    (root_user && fchownat(w.cur, nm, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)) {
+				    (root_user &&
+				     fchownat(w.cur, nm, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)) {
 					r = -errno;
 					break;
 				}
@@ -353,7 +356,7 @@ fo_resolve(int root_fd, const char *path, unsigned flags, uid_t uid, gid_t gid,
 				if (r < 0)
 					break;
 			}
-			r = splice(&w, target, (size_t)tl);
+			r = splice_target(&w, target, (size_t)tl);
 			if (r < 0)
 				break;
 			continue;
@@ -405,9 +408,11 @@ static size_t
 rune_at(const char *s, uint32_t *ret)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t n = u[0] < 0x80 ? 1 : (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3
-					     : (u[0] & 0xf8) == 0xf0	    ? 4
-									    : 0;
+	size_t n = u[0] < 0x80		   ? 1
+		   : (u[0] & 0xe0) == 0xc0 ? 2
+		   : (u[0] & 0xf0) == 0xe0 ? 3
+		   : (u[0] & 0xf8) == 0xf0 ? 4
+					   : 0;
 	if (n == 0) {
 		*ret = 0xfffd;
 		return 1;

@@ -36,8 +36,9 @@ bld_event_type_to_string(enum bld_event_type t)
 }
 
 static const char *const mode_names[_BLD_PROGRESS_MAX] = {
-	[BLD_PROGRESS_AUTO] = "auto", [BLD_PROGRESS_PLAIN] = "plain", [BLD_PROGRESS_JSON] = "json",
-	[BLD_PROGRESS_QUIET] = "quiet", [BLD_PROGRESS_TTY] = "tty",
+	[BLD_PROGRESS_AUTO] = "auto", [BLD_PROGRESS_PLAIN] = "plain",
+	[BLD_PROGRESS_JSON] = "json", [BLD_PROGRESS_QUIET] = "quiet",
+	[BLD_PROGRESS_TTY] = "tty",
 };
 
 const char *
@@ -160,7 +161,8 @@ static void
 json_event(struct bld_printer *p, const struct bld_event *ev)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "type", json_object_new_string(bld_event_type_to_string(ev->type)));
+	json_object_object_add(o, "type",
+			       json_object_new_string(bld_event_type_to_string(ev->type)));
 	json_object_object_add(o, "vertex", json_object_new_int64(ev->vertex));
 	if (ev->digest)
 		json_object_object_add(o, "digest", json_object_new_string(ev->digest));
@@ -172,9 +174,10 @@ json_event(struct bld_printer *p, const struct bld_event *ev)
 	if (ev->type == BLD_EVENT_LOG)
 		json_object_object_add(o, "stream", json_object_new_int(ev->stream));
 	if (ev->text)
-		json_object_object_add(o, ev->type == BLD_EVENT_LOG ? "data"
-					  : ev->type == BLD_EVENT_MISS ? "reason"
-								       : "message",
+		json_object_object_add(o,
+				       ev->type == BLD_EVENT_LOG    ? "data"
+				       : ev->type == BLD_EVENT_MISS ? "reason"
+								    : "message",
 				       json_object_new_string_len(ev->text, (int)ev->len));
 	fprintf(p->out, "%s\n",
 		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -198,7 +201,8 @@ tty_draw(struct bld_printer *p, uint64_t now)
 		const struct running *r = &p->run[i];
 		char line[1024];
 		int n = snprintf(line, sizeof(line), "=> #%u %s %.1fs%s%s", r->vertex, r->name,
-				 secs(r->started, now), r->last ? "  | " : "", r->last ? r->last : "");
+				 secs(r->started, now), r->last ? "  | " : "",
+				 r->last ? r->last : "");
 		if (n > 0 && (unsigned)n >= p->cols)
 			line[p->cols - 1] = '\0';
 		fprintf(p->out, "%s\n", line);

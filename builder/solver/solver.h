@@ -38,8 +38,8 @@ enum vtx_state { V_WAIT, V_READY, V_RUNNING, V_DONE, V_FAILED };
 struct vtx {
 	unsigned num; /* #N */
 	enum op_type type;
-	char *name; /* "[build 3/4] RUN make" */
-	char *desc; /* "RUN make": for cache records and MISS lines */
+	char *name;	   /* "[build 3/4] RUN make" */
+	char *desc;	   /* "RUN make": for cache records and MISS lines */
 	struct vtx *input; /* the rootfs it works on; NULL: scratch */
 	struct vtx *src;   /* COPY --from: the vertex whose rootfs is the source */
 	const struct bld_stage *stage;
@@ -50,8 +50,8 @@ struct vtx {
 	char digest[SC_DIGEST_STR_LEN + 1];
 
 	/* OP_IMAGE */
-	char *ref;			 /* the image name, or NULL for scratch */
-	struct snap_image_info base;	 /* the image's record */
+	char *ref;		     /* the image name, or NULL for scratch */
+	struct snap_image_info base; /* the image's record */
 	/* OP_EXEC */
 	char **argv, **env;
 	size_t argc, nenv;
@@ -85,15 +85,17 @@ struct bld_ctx {
 	struct bld_ignore *ignore;
 	struct bld_hash_cache *hc;
 	int context_fd;
-	char *context;	      /* absolute */
-	char *dockerfile;     /* as named */
+	char *context;	  /* absolute */
+	char *dockerfile; /* as named */
 	char lease[64];
-	char owner[64];	      /* "build.PID.STARTTIME": names work-in-progress snapshots */
+	char owner[64]; /* "build.PID.STARTTIME": names work-in-progress snapshots */
 	atomic_uint seq;
-	int64_t epoch;	      /* SOURCE_DATE_EPOCH, or -1 */
+	int64_t epoch; /* SOURCE_DATE_EPOCH, or -1 */
 	struct snap_layer_diff_opts diff;
-	atomic_bool stop;     /* a step failed, or opts->cancel was set */
+	atomic_bool stop; /* a step failed, or opts->cancel was set */
 
+	struct json_object **plan_cfgs; /* base configs the plan read (plan_base_config) */
+	size_t nplan_cfgs;
 	struct vtx **v;
 	size_t nv, capv;
 	struct vtx **stage_top; /* per plan stage: its last vertex (NULL: scratch) */
@@ -106,6 +108,10 @@ struct bld_ctx {
 	struct sc_err err;
 };
 
+/* graph.c: bld_plan_opts.base_config over the store. */
+int plan_base_config(void *userdata, const char *image, const struct bld_kv **ret_env,
+		     size_t *ret_nenv, const char **ret_workdir, const char **ret_user,
+		     struct sc_err *err);
 /* graph.c: the vertices for the plan's reachable stages. */
 int graph_build(struct bld_ctx *b, struct sc_err *err);
 void graph_free(struct bld_ctx *b);

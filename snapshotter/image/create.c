@@ -285,8 +285,8 @@ snap_image_store(struct snap_store *s, const struct snap_image_new *img, const c
 		json_object_array_add(ls, img_desc_json(&d));
 	}
 	json_object_object_add(m, "layers", ls);
-	const char *js =
-		json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *js = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE);
 	_cleanup_free_ char *manifest = js ? strdup(js) : NULL;
 	json_object_put(m);
 	if (!manifest)
@@ -320,10 +320,8 @@ snap_image_store(struct snap_store *s, const struct snap_image_new *img, const c
 		sk[i] = img->layers[i].snapshot;
 	}
 	for (size_t i = 0; r >= 0 && i < nnames; i++) {
-		struct img_commit c = {.info = info,
-				       .layers = ld,
-				       .snapshots = sk,
-				       .nlayers = img->nlayers};
+		struct img_commit c = {
+			.info = info, .layers = ld, .snapshots = sk, .nlayers = img->nlayers};
 		c.info.name = (char *)names[i];
 		r = img_commit(s, &c, err);
 	}

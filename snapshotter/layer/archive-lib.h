@@ -61,6 +61,10 @@
 	X(archive_read_new)                                                                        \
 	X(archive_read_next_header)                                                                \
 	X(archive_read_open)                                                                       \
+	X(archive_read_support_filter_bzip2)                                                       \
+	X(archive_read_support_filter_gzip)                                                        \
+	X(archive_read_support_filter_xz)                                                          \
+	X(archive_read_support_filter_zstd)                                                        \
 	X(archive_read_support_format_tar)                                                         \
 	X(archive_set_error)                                                                       \
 	X(archive_write_close)                                                                     \
@@ -161,4 +165,10 @@ snap_archive(void)
 #define archive_write_set_format_option	  (snap_archive()->archive_write_set_format_option)
 #define archive_write_set_format_pax_restricted                                                    \
 	(snap_archive()->archive_write_set_format_pax_restricted)
+
+/* Decompression filters, for the builder's ADD of local archives. */
+#define archive_read_support_filter_bzip2 (snap_archive()->archive_read_support_filter_bzip2)
+#define archive_read_support_filter_gzip  (snap_archive()->archive_read_support_filter_gzip)
+#define archive_read_support_filter_xz	  (snap_archive()->archive_read_support_filter_xz)
+#define archive_read_support_filter_zstd  (snap_archive()->archive_read_support_filter_zstd)
 #endif

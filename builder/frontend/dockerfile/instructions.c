@@ -931,7 +931,12 @@ build_copy(struct ctx *c, struct bld_instr *in, bool add)
 		r = fail(c, "--chown needs USER[:GROUP]");
 		goto out;
 	}
-	if (cp->chmod) {
+	/*
+	 * A value with a variable is checked once expanded (the plan expands
+	 * it, bld_copy_flags_validate() checks it), as BuildKit does; until
+	 * then it is neither octal nor known to be valid.
+	 */
+	if (cp->chmod && !strchr(cp->chmod, '$')) {
 		r = check_chmod(c, cp->chmod, &cp->chmod_octal, &cp->chmod_mode);
 		if (r < 0)
 			goto out;

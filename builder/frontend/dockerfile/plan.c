@@ -699,7 +699,31 @@ process_stage(struct pctx *c, unsigned idx)
 {
 	struct bld_stage *st = &c->plan->stages[idx];
 	int r = 0;
-	if (st->base_stage >= 0) {
+	if (st->base_stage < 0 && strcmp(st->base, "scratch") != 0 && c->opts->base_config) {
+		/* An image: its ENV is in scope and its WorkingDir and User are where steps start.
+		 */
+		const struct bld_kv *env = NULL;
+		size_t nenv = 0;
+		const char *wd = NULL, *user = NULL;
+		r = c->opts->base_config(c->opts->userdata, st->base, &env, &nenv, &wd, &user,
+					 c->err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; r >= 0 && i < nenv; i++) {
+			const char *k = bld_arena_strdup(c->a, env[i].key);
+			const char *v = bld_arena_strdup(c->a, env[i].value ? env[i].value : "");
+			r = k && v ? bld_env_set(&c->envs[idx], k, v) : -ENOMEM;
+			if (r >= 0)
+				r = stage_var_set(c, idx, k, v);
+		}
+		if (r >= 0 && wd && wd[0] == '/' &&
+		    !(c->workdirs[idx] = bld_arena_strdup(c->a, wd)))
+			r = -ENOMEM;
+		if (r >= 0 && user && user[0] && !(c->users[idx] = bld_arena_strdup(c->a, user)))
+			r = -ENOMEM;
+		if (r < 0)
+			return sc_err_set(c->err, r, "out of memory");
+	} else if (st->base_stage >= 0) {
 		/* BuildKit starts from the base stage's state: its ENV and its ARGs. */
 		unsigned b = (unsigned)st->base_stage;
 		r = bld_env_copy(&c->envs[idx], &c->envs[b]);

@@ -129,5 +129,5 @@ void bld_build_result_clear(struct bld_build_result *r);
  * command, the exit code and the last lines of its output); the runtime's
  * errors (executor.h); the store's.
  */
-int bld_build(struct snap_store *s, const struct bld_build_opts *opts,
-	      struct bld_build_result *ret, struct sc_err *err);
+int bld_build(struct snap_store *s, const struct bld_build_opts *opts, struct bld_build_result *ret,
+	      struct sc_err *err);

@@ -45,6 +45,18 @@ struct bld_plan_opts {
 	size_t nbuild_args;
 	const char *build_platform;  /* "linux/amd64[/variant]"; NULL: this machine */
 	const char *target_platform; /* NULL: the build platform */
+	/*
+	 * The config of a base image (a FROM naming neither a stage nor
+	 * scratch), so that expansion sees its ENV (ENV PATH=/x:$PATH) and the
+	 * stage starts from its WorkingDir and User, as BuildKit does. Returns
+	 * 0, or -errno with err set (the plan fails with it). What it returns
+	 * must stay valid until bld_plan_new() returns (the plan copies it).
+	 * NULL: bases have no config.
+	 */
+	int (*base_config)(void *userdata, const char *image, const struct bld_kv **ret_env,
+			   size_t *ret_nenv, const char **ret_workdir, const char **ret_user,
+			   struct sc_err *err);
+	void *userdata;
 };
 
 /*

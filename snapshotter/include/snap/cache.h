@@ -30,13 +30,13 @@
 #include "err.h"
 #include "store.h"
 
-#define SNAP_CACHE_NOTE_MAX	(1u << 20)
-#define SNAP_CACHE_DESC_MAX	1024
-#define SNAP_CACHE_TYPE_LABEL	"snapctl.cache.type"
+#define SNAP_CACHE_NOTE_MAX   (1u << 20)
+#define SNAP_CACHE_DESC_MAX   1024
+#define SNAP_CACHE_TYPE_LABEL "snapctl.cache.type"
 
 struct snap_cache_record {
-	char key[SC_DIGEST_STR_LEN + 1]; /* the cache key */
-	char *snapshot;			 /* committed snapshot key, "" for none (scratch) */
+	char key[SC_DIGEST_STR_LEN + 1];   /* the cache key */
+	char *snapshot;			   /* committed snapshot key, "" for none (scratch) */
 	char layer[SC_DIGEST_STR_LEN + 1]; /* layer blob digest, "" when the step changed nothing */
 	char diff_id[SC_DIGEST_STR_LEN + 1];
 	uint64_t layer_size;
@@ -72,7 +72,8 @@ int snap_cache_put(struct snap_store *s, const struct snap_cache_record *rec, st
 typedef int (*snap_cache_walk_fn)(const struct snap_cache_record *rec, void *arg);
 int snap_cache_walk(struct snap_store *s, snap_cache_walk_fn fn, void *arg, struct sc_err *err);
 
-/* Notes. get: -ENOENT when absent; *ret is a heap copy (NUL-terminated). put: -EFBIG over the limit. */
+/* Notes. get: -ENOENT when absent; *ret is a heap copy (NUL-terminated). put: -EFBIG over the
+ * limit. */
 int snap_cache_note_get(struct snap_store *s, const char *name, char **ret, size_t *ret_len,
 			struct sc_err *err);
 int snap_cache_note_put(struct snap_store *s, const char *name, const void *data, size_t len,

@@ -218,6 +218,16 @@ TEST(copy_flags)
 	ASSERT_ERR_HAS("COPY a", "COPY requires at least two arguments");
 	ASSERT_ERR_HAS("COPY --chmod=8888 a b", "invalid --chmod value '8888'");
 	ASSERT_ERR_HAS("COPY --chmod=rwx a b", "invalid --chmod value 'rwx'");
+	/* Values with variables are checked once expanded (bld_copy_flags_validate). */
+	in = one("COPY --chmod=${mode} --chown=$U:$G a /b");
+	ASSERT_NOT_NULL(in);
+	ASSERT_STREQ(in->u.copy.chmod, "${mode}");
+	ASSERT_FALSE(in->u.copy.chmod_octal);
+	ASSERT_STREQ(in->u.copy.chown, "$U:$G");
+	in = one("ADD --chmod=0${PERM} --chown=${USER:-app} a /b");
+	ASSERT_NOT_NULL(in);
+	ASSERT_STREQ(in->u.copy.chmod, "0${PERM}");
+	ASSERT_STREQ(in->u.copy.chown, "${USER:-app}");
 	ASSERT_ERR_HAS("COPY --link=maybe a b", "expecting boolean value for flag --link");
 	ASSERT_ERR_HAS("COPY --checksum=sha256:00 a b", "unknown flag --checksum for COPY");
 	ASSERT_ERR_HAS("COPY https://example.com/x /b", "COPY cannot fetch URLs");

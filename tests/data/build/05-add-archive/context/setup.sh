@@ -1,0 +1,3 @@
+mkdir -p arch/inner && echo inner > arch/inner/file && echo top > arch/top
+tar -czf files.tar.gz -C arch . && tar -cf - -C arch . | zstd -q -o files.tar.zst
+rm -rf arch

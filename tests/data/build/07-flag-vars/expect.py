@@ -1,0 +1,1 @@
+assert not any(e.startswith("VERSION=") for e in c["config"]["Env"])

@@ -1,0 +1,1 @@
+assert c["config"]["User"] == "0"
