@@ -38,6 +38,7 @@ static const char build_usage[] =
 	"      --no-cache           run every step\n"
 	"      --no-cache-filter STAGE  run the steps of STAGE (repeatable)\n"
 	"      --progress MODE      auto (a live view on a terminal), plain, json, quiet\n"
+	"  -q, --quiet              --progress quiet: print only the image ID\n"
 	"  -j, --jobs N             steps run at once (default: the number of CPUs)\n"
 	"      --runtime NAME       runc (default) or crun\n"
 	"      --network MODE       RUN's network: host (default) or none\n"
@@ -159,11 +160,12 @@ parse_args(int argc, char **argv, struct build_args *a, struct sc_err *err)
 		{"platform", required_argument, NULL, OPT_PLATFORM},
 		{"iidfile", required_argument, NULL, OPT_IIDFILE},
 		{"metadata-file", required_argument, NULL, OPT_METADATA},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "+f:t:o:j:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:t:o:j:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			a->file = optarg;
@@ -237,6 +239,9 @@ parse_args(int argc, char **argv, struct build_args *a, struct sc_err *err)
 			break;
 		case OPT_METADATA:
 			a->metadata = optarg;
+			break;
+		case 'q':
+			a->progress = "quiet";
 			break;
 		case 'h':
 			return 1;

@@ -291,6 +291,8 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 	}
 	(void)root;
 	struct json_object *cfg = obj_member(top, "config", json_type_object);
+	/* The base's ONBUILD triggers ran in this build; they do not pass on. */
+	json_object_object_del(cfg, "OnBuild");
 	struct json_object *hist = obj_member(top, "history", json_type_array);
 
 	/*

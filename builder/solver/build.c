@@ -3,6 +3,7 @@
  * scheduler: a pool of worker threads takes ready vertices (all inputs
  * done) lowest number first; the main thread watches for a cancel.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,9 +12,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <dirent.h>
 #include <spawn.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -240,14 +240,92 @@ static int
 load_dockerfile(struct bld_ctx *b, struct sc_err *err)
 {
 	const struct bld_build_opts *o = b->opts;
-	if (o->dockerfile_data)
-		return bld_dockerfile_parse(o->dockerfile_data, o->dockerfile_len, b->dockerfile,
-					    &b->df, err);
-	int r = bld_dockerfile_load(b->dockerfile, &b->df, err);
-	if (r == -ENOENT)
-		return sc_err_set(err, r, "Dockerfile '%s' does not exist; name it with -f",
-				  b->dockerfile);
-	return r;
+	if (o->dockerfile_data) {
+		b->df_text = malloc(o->dockerfile_len + 1);
+		if (!b->df_text)
+			return sc_err_set(err, -ENOMEM, "out of memory");
+		memcpy(b->df_text, o->dockerfile_data, o->dockerfile_len);
+		b->df_len = o->dockerfile_len;
+	} else {
+		int r = sc_read_file(b->dockerfile, BLD_DF_MAX_SIZE, &b->df_text, &b->df_len);
+		if (r == -ENOENT)
+			return sc_err_set(err, r, "Dockerfile '%s' does not exist; name it with -f",
+					  b->dockerfile);
+		if (r == -EFBIG || r == -E2BIG)
+			return sc_err_set(err, -EFBIG, "Dockerfile '%s' is over %u bytes",
+					  b->dockerfile, BLD_DF_MAX_SIZE);
+		if (r < 0)
+			return sc_err_setsys(err, r, "cannot read '%s'", b->dockerfile);
+	}
+	return bld_dockerfile_parse(b->df_text, b->df_len, b->dockerfile, &b->df, err);
+}
+
+static const struct onbuild *
+onbuild_find(const struct bld_ctx *b, const char *image)
+{
+	for (size_t i = 0; i < b->nonbuild; i++)
+		if (strcmp(b->onbuild[i].image, image) == 0)
+			return &b->onbuild[i];
+	return NULL;
+}
+
+/*
+ * ONBUILD: a base image's triggers run right after the FROM that names it,
+ * as if written there. The Dockerfile is parsed again with them spliced in
+ * after the FROM's last line (later lines number from there in messages).
+ * Returns 1 when something was spliced.
+ */
+static int
+splice_onbuild(struct bld_ctx *b, struct sc_err *err)
+{
+	struct sc_buf out = {0};
+	bool any = false;
+	const char *p = b->df_text, *end = b->df_text + b->df_len;
+	unsigned line = 1;
+	size_t next = 0; /* stages in order of their FROM lines */
+	const struct bld_plan *plan = b->plan;
+	int r = 0;
+	while (p < end && r >= 0) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl + 1 : end;
+		r = sc_buf_put(&out, p, (size_t)(eol - p));
+		if (r >= 0 && !nl)
+			r = sc_buf_put(&out, "\n", 1);
+		while (r >= 0 && next < plan->nstages &&
+		       plan->stages[next].from->end_line <= line) {
+			const struct bld_stage *st = &plan->stages[next++];
+			const struct onbuild *ob = st->reachable && st->base_stage < 0
+							   ? onbuild_find(b, st->base)
+							   : NULL;
+			for (size_t i = 0; ob && i < ob->n && r >= 0; i++) {
+				r = sc_buf_printf(&out, "%s\n", ob->triggers[i]);
+				any = true;
+			}
+		}
+		p = eol;
+		line++;
+	}
+	if (r < 0 || !any) {
+		sc_buf_free(&out);
+		return r < 0 ? sc_err_set(err, -ENOMEM, "out of memory") : 0;
+	}
+	free(b->df_text);
+	b->df_text = (char *)out.data;
+	b->df_len = out.len;
+	b->plan = bld_plan_free(b->plan);
+	b->df = bld_dockerfile_free(b->df);
+	r = bld_dockerfile_parse(b->df_text, b->df_len, b->dockerfile, &b->df, err);
+	return r < 0 ? sc_err_prefix(err, r, "with the base image's ONBUILD triggers") : 1;
+}
+
+static void
+plan_cfgs_free(struct bld_ctx *b)
+{
+	for (size_t i = 0; i < b->nplan_cfgs; i++)
+		json_object_put(b->plan_cfgs[i]);
+	free(b->plan_cfgs);
+	b->plan_cfgs = NULL;
+	b->nplan_cfgs = 0;
 }
 
 static int64_t
@@ -276,6 +354,14 @@ ctx_free(struct bld_ctx *b)
 	bld_ignore_free(b->ignore);
 	bld_plan_free(b->plan);
 	bld_dockerfile_free(b->df);
+	free(b->df_text);
+	for (size_t i = 0; i < b->nonbuild; i++) {
+		for (size_t k = 0; k < b->onbuild[i].n; k++)
+			free(b->onbuild[i].triggers[k]);
+		free(b->onbuild[i].triggers);
+		free(b->onbuild[i].image);
+	}
+	free(b->onbuild);
 	if (b->context_fd >= 0)
 		close(b->context_fd);
 	free(b->context);
@@ -315,11 +401,14 @@ prepare(struct bld_ctx *b, struct sc_err *err)
 		.userdata = b,
 	};
 	r = bld_plan_new(b->df, &po, &b->plan, err);
-	for (size_t i = 0; i < b->nplan_cfgs; i++)
-		json_object_put(b->plan_cfgs[i]);
-	free(b->plan_cfgs);
-	b->plan_cfgs = NULL;
-	b->nplan_cfgs = 0;
+	plan_cfgs_free(b);
+	if (r >= 0 && b->nonbuild) {
+		r = splice_onbuild(b, err);
+		if (r > 0) {
+			r = bld_plan_new(b->df, &po, &b->plan, err);
+			plan_cfgs_free(b);
+		}
+	}
 	if (r < 0)
 		return r;
 	r = bld_ignore_load(b->context, o->dockerfile_data ? NULL : b->dockerfile, &b->ignore, NULL,

@@ -263,6 +263,7 @@ env_list_free(struct json_object *o, void *userdata)
 }
 
 static const char *cfg_str(struct json_object *cfg, const char *key);
+static const char **json_strv(struct json_object *obj, const char *key, size_t *ret_n);
 
 struct json_object *
 base_config(struct bld_ctx *b, const struct vtx *image, struct sc_err *err)
@@ -285,6 +286,40 @@ base_config(struct bld_ctx *b, const struct vtx *image, struct sc_err *err)
 		return NULL;
 	}
 	return o;
+}
+
+/* Remembers the image's ONBUILD triggers (once per name) for build.c to splice in. */
+static int
+onbuild_record(struct bld_ctx *b, const char *image, struct json_object *cfg, struct sc_err *err)
+{
+	size_t n = 0;
+	_cleanup_free_ const char **v = json_strv(cfg, "OnBuild", &n);
+	if (!n)
+		return 0;
+	for (size_t i = 0; i < b->nonbuild; i++)
+		if (strcmp(b->onbuild[i].image, image) == 0)
+			return 0;
+	struct onbuild *p = realloc(b->onbuild, (b->nonbuild + 1) * sizeof(*p));
+	if (!p)
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	b->onbuild = p;
+	struct onbuild *o = &p[b->nonbuild];
+	*o = (struct onbuild){.image = strdup(image), .triggers = calloc(n, sizeof(char *))};
+	if (!o->image || !o->triggers) {
+		free(o->image);
+		free(o->triggers);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	b->nonbuild++;
+	for (size_t i = 0; i < n; i++) {
+		if (strchr(v[i], '\n'))
+			return sc_err_set(err, -EINVAL,
+					  "image '%s': ONBUILD trigger '%.60s' spans lines", image,
+					  v[i]);
+		if (!(o->triggers[o->n++] = strdup(v[i])))
+			return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	return 0;
 }
 
 /*
@@ -336,7 +371,7 @@ plan_base_config(void *userdata, const char *image, const struct bld_kv **ret_en
 	}
 	*ret_workdir = cfg_str(cfg, "WorkingDir");
 	*ret_user = cfg_str(cfg, "User");
-	return 0;
+	return onbuild_record(b, image, cfg, err);
 }
 
 /* A string array member of obj as a NULL-terminated vector pointing into obj. */

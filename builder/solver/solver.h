@@ -76,6 +76,13 @@ struct vtx {
 	uint64_t created; /* when the result was first made (the cache record's time), ns */
 };
 
+/* The ONBUILD triggers of a base image, run right after the FROM that names it. */
+struct onbuild {
+	char *image; /* as the FROM line names it */
+	char **triggers;
+	size_t n;
+};
+
 struct bld_ctx {
 	struct snap_store *s;
 	const struct bld_build_opts *opts;
@@ -96,6 +103,10 @@ struct bld_ctx {
 
 	struct json_object **plan_cfgs; /* base configs the plan read (plan_base_config) */
 	size_t nplan_cfgs;
+	char *df_text; /* the Dockerfile as read */
+	size_t df_len;
+	struct onbuild *onbuild; /* base images' ONBUILD triggers, by image name */
+	size_t nonbuild;
 	struct vtx **v;
 	size_t nv, capv;
 	struct vtx **stage_top; /* per plan stage: its last vertex (NULL: scratch) */

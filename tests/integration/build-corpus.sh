@@ -54,6 +54,10 @@ for dir in "$CORPUS"/*/; do
 	if [ -f "$ctx/setup.sh" ]; then (cd "$ctx" && sh ./setup.sh) && rm "$ctx/setup.sh"; fi
 	args=()
 	[ -f "$dir/args" ] && mapfile -t args <"$dir/args"
+	if [ -f "$dir/base.Dockerfile" ]; then
+		snap build --progress plain -f "$dir/base.Dockerfile" -t "corpus-base/$case" "$ctx" >"$out/base.log" 2>&1 ||
+			fail "$case: base build failed: $(tail -5 "$out/base.log")"
+	fi
 	snap build --progress plain "${args[@]}" -t "corpus/$case" \
 		-o "type=local,dest=$out/local" -o "type=oci,dest=$out/oci.tar" \
 		-o "type=docker,dest=$out/docker.tar,name=corpus/$case:latest" \
@@ -84,7 +88,7 @@ PY
 	pass "$case"
 	ncases=$((ncases + 1))
 done
-[ "$ncases" -ge 10 ] || fail "only $ncases corpus cases ran"
+[ "$ncases" -ge 11 ] || fail "only $ncases corpus cases ran"
 check_store_consistent
 snap check >/dev/null || fail "check after the corpus: $(snap check)"
 pass "$ncases cases; store consistent"
