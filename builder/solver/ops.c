@@ -621,7 +621,7 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 		if (r >= 0)
 			r = bld_copy_select(&cs.src, &v->copy, b->hc, &sel, err);
 		have_sel = r >= 0;
-		if (r == -ENOENT)
+		if (r == -ENOENT && v->src)
 			r = sc_err_prefix(err, r, "%s", v->from_what);
 	}
 	if (r >= 0) {
