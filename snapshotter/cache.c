@@ -1,7 +1,8 @@
 /*
  * The build cache's records and notes in the cache table (see cache.h).
  *
- * Keys: "sha256:HEX" -> record; "note:" NAME -> opaque bytes. Record,
+ * Keys: "sha256:HEX" -> record; "note:" NAME -> opaque bytes; "fd:" KEY (40
+ * bytes, cache.h) -> a file's sha256 ("sha256:HEX"). Record,
  * version 1: str snapshot, str layer digest, str diff id, u64 layer size,
  * str layer media type, str type, str description, u64 created,
  * u64 last_used, u64 uses.
@@ -384,4 +385,88 @@ snap_cache_note_put(struct snap_store *s, const char *name, const void *data, si
 	int r = snap_meta_write(s->meta, note_write, &op, err);
 	sc_buf_free(&op.key);
 	return r;
+}
+
+#define FD_PREFIX     "fd:"
+#define FD_PREFIX_LEN 3
+
+int
+snap_cache_file_digest_get(struct snap_store *s, const uint8_t key[SNAP_FILE_KEY_LEN],
+			   char ret[SC_DIGEST_STR_LEN + 1], struct sc_err *err)
+{
+	uint8_t k[FD_PREFIX_LEN + SNAP_FILE_KEY_LEN];
+	memcpy(k, FD_PREFIX, FD_PREFIX_LEN);
+	memcpy(k + FD_PREFIX_LEN, key, SNAP_FILE_KEY_LEN);
+	struct snap_txn t;
+	int r = snap_txn_begin_read(s->meta, &t, err);
+	if (r < 0)
+		return r;
+	MDB_val v;
+	r = snap_txn_get(&t, SNAP_DB_CACHE, k, sizeof(k), &v);
+	if (r >= 0 && v.mv_size == SC_DIGEST_STR_LEN) {
+		memcpy(ret, v.mv_data, SC_DIGEST_STR_LEN);
+		ret[SC_DIGEST_STR_LEN] = '\0';
+	} else if (r >= 0) {
+		r = -ENOENT; /* damaged: forget it */
+	}
+	snap_txn_end(&t);
+	return r;
+}
+
+struct fd_put {
+	const struct snap_file_digest *v;
+	size_t n;
+};
+
+/* Collects the keys of other entries for one device and inode. */
+struct fd_stale {
+	uint8_t (*keys)[FD_PREFIX_LEN + SNAP_FILE_KEY_LEN];
+	size_t n;
+	const uint8_t *keep;
+};
+
+static int
+fd_stale_visit(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct fd_stale *st = arg;
+	if (k->mv_size != FD_PREFIX_LEN + SNAP_FILE_KEY_LEN ||
+	    memcmp(k->mv_data, st->keep, k->mv_size) == 0 || st->n == 8)
+		return 0;
+	memcpy(st->keys[st->n++], k->mv_data, k->mv_size);
+	return 0;
+}
+
+static int
+fd_put_write(struct snap_txn *t, void *arg)
+{
+	const struct fd_put *op = arg;
+	int r = 0;
+	for (size_t i = 0; i < op->n && r >= 0; i++) {
+		uint8_t k[FD_PREFIX_LEN + SNAP_FILE_KEY_LEN];
+		memcpy(k, FD_PREFIX, FD_PREFIX_LEN);
+		memcpy(k + FD_PREFIX_LEN, op->v[i].key, SNAP_FILE_KEY_LEN);
+		/* device and inode are the first 16 bytes: older states of the file go */
+		uint8_t stale[8][FD_PREFIX_LEN + SNAP_FILE_KEY_LEN];
+		struct fd_stale st = {.keys = stale, .keep = k};
+		r = snap_txn_scan(t, SNAP_DB_CACHE, k, FD_PREFIX_LEN + 16, fd_stale_visit, &st);
+		for (size_t j = 0; j < st.n && r >= 0; j++)
+			r = snap_txn_del(t, SNAP_DB_CACHE, stale[j], sizeof(stale[j]));
+		if (r >= 0)
+			r = snap_txn_put(t, SNAP_DB_CACHE, k, sizeof(k), op->v[i].digest,
+					 SC_DIGEST_STR_LEN, 0);
+	}
+	return r;
+}
+
+int
+snap_cache_file_digests_put(struct snap_store *s, const struct snap_file_digest *v, size_t n,
+			    struct sc_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(v[i].digest) != SC_DIGEST_STR_LEN)
+			return sc_err_set(err, -EINVAL, "file digest '%s' is malformed",
+					  v[i].digest);
+	struct fd_put op = {.v = v, .n = n};
+	int r = n ? snap_meta_write(s->meta, fd_put_write, &op, err) : 0;
+	return r < 0 ? sc_err_prefix(err, r, "remember file digests") : 0;
 }

@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "cleanup.h"
 #include "dockerfile.h"
 #include "executor.h"
@@ -318,6 +320,59 @@ splice_onbuild(struct bld_ctx *b, struct sc_err *err)
 	return r < 0 ? sc_err_prefix(err, r, "with the base image's ONBUILD triggers") : 1;
 }
 
+/* The store remembers context files' digests across builds (cache.h). */
+static bool
+digest_lookup(void *arg, const uint8_t key[BLD_FILE_KEY_LEN], char ret[SC_DIGEST_STR_LEN + 1])
+{
+	struct bld_ctx *b = arg;
+	if (sc_get_be64(key) != b->context_dev)
+		return false;
+	store_lock(b);
+	int r = snap_cache_file_digest_get(b->s, key, ret, NULL);
+	store_unlock(b);
+	return r >= 0;
+}
+
+struct new_digests {
+	struct bld_ctx *b;
+	struct snap_file_digest *v;
+	size_t n, cap;
+};
+
+static int
+digest_collect(void *arg, const uint8_t key[BLD_FILE_KEY_LEN], const char *digest)
+{
+	struct new_digests *nd = arg;
+	/* Only the context's own files: a mounted stage's device number is reused later. */
+	if (sc_get_be64(key) != nd->b->context_dev)
+		return 0;
+	if (nd->n == nd->cap) {
+		size_t c = nd->cap ? nd->cap * 2 : 256;
+		struct snap_file_digest *p = realloc(nd->v, c * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		nd->v = p;
+		nd->cap = c;
+	}
+	memcpy(nd->v[nd->n].key, key, BLD_FILE_KEY_LEN);
+	snprintf(nd->v[nd->n].digest, sizeof(nd->v[nd->n].digest), "%s", digest);
+	nd->n++;
+	return 0;
+}
+
+/* Remembers the context files this build read, in one transaction; failing is harmless. */
+static void
+digests_save(struct bld_ctx *b)
+{
+	struct new_digests nd = {.b = b};
+	if (bld_hash_cache_each_new(b->hc, digest_collect, &nd) >= 0 && nd.n) {
+		store_lock(b);
+		snap_cache_file_digests_put(b->s, nd.v, nd.n, NULL);
+		store_unlock(b);
+	}
+	free(nd.v);
+}
+
 static void
 plan_cfgs_free(struct bld_ctx *b)
 {
@@ -417,6 +472,11 @@ prepare(struct bld_ctx *b, struct sc_err *err)
 		return r;
 	if (bld_hash_cache_new(&b->hc) < 0)
 		return sc_err_set(err, -ENOMEM, "out of memory");
+	struct stat st;
+	if (fstat(b->context_fd, &st) < 0)
+		return sc_err_setsys(err, -errno, "build context '%s'", o->context);
+	b->context_dev = st.st_dev;
+	bld_hash_cache_set_lookup(b->hc, digest_lookup, b);
 	b->epoch = source_date_epoch(o);
 	snap_layer_diff_opts_init(&b->diff);
 	b->diff.source_date_epoch = b->epoch;
@@ -476,8 +536,10 @@ bld_build(struct snap_store *s, const struct bld_build_opts *opts, struct bld_bu
 		runs |= b.v[i]->type == OP_EXEC;
 	if (r >= 0 && runs)
 		r = bld_exec_runtime_check(opts->runtime, err);
-	if (r >= 0)
+	if (r >= 0) {
 		r = solve(&b, err);
+		digests_save(&b);
+	}
 	if (r >= 0)
 		r = image_assemble(&b, &ret->image, err);
 	if (r >= 0) {

@@ -170,6 +170,15 @@ common_def(struct bld_ctx *b, struct vtx *v, const char *kind)
 	return r;
 }
 
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+	for (; *prefix; s++, prefix++)
+		if (*s != *prefix)
+			return false;
+	return true;
+}
+
 /*
  * Looks ref up as docker would name it: as written, with ":latest" when it
  * has no tag or digest, and without the "docker.io/" and "library/" a
@@ -181,10 +190,10 @@ image_lookup(struct bld_ctx *b, const char *ref, struct snap_image_info *ret)
 	char cand[4][SNAP_IMAGE_NAME_MAX + 16];
 	size_t n = 0;
 	const char *short_ref = ref;
-	if (strncmp(short_ref, "docker.io/", 10) == 0)
-		short_ref += 10;
-	if (strncmp(short_ref, "library/", 8) == 0)
-		short_ref += 8;
+	if (has_prefix(short_ref, "docker.io/"))
+		short_ref += strlen("docker.io/");
+	if (has_prefix(short_ref, "library/"))
+		short_ref += strlen("library/");
 	const char *slash = strrchr(ref, '/');
 	const char *last = slash ? slash + 1 : ref;
 	bool tagged = strchr(last, ':') || strchr(ref, '@');

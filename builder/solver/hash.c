@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fileop-internal.h"
+#include "util.h"
 
 struct hc_key {
 	uint64_t dev, ino, size;
@@ -30,10 +32,13 @@ struct hc_entry {
 	struct hc_key key;
 	struct hc_entry *next;
 	char digest[SC_DIGEST_STR_LEN + 1];
+	bool fresh; /* read in this build, and safe to remember beyond it */
 };
 
 struct bld_hash_cache {
 	pthread_mutex_t lock;
+	bld_hash_lookup_fn lookup; /* the longer memory, or NULL */
+	void *lookup_arg;
 	struct hc_entry **buckets;
 	size_t nbuckets; /* a power of two */
 	size_t n;
@@ -142,12 +147,13 @@ cache_grow(struct bld_hash_cache *hc)
 }
 
 static void
-cache_put(struct bld_hash_cache *hc, const struct hc_key *k, const char *digest)
+cache_put(struct bld_hash_cache *hc, const struct hc_key *k, const char *digest, bool fresh)
 {
 	struct hc_entry *ne = malloc(sizeof(*ne));
 	if (!ne)
 		return; /* a cache: forgetting is allowed */
 	ne->key = *k;
+	ne->fresh = fresh;
 	memcpy(ne->digest, digest, SC_DIGEST_STR_LEN + 1);
 	pthread_mutex_lock(&hc->lock);
 	size_t i = key_hash(k) & (hc->nbuckets - 1);
@@ -164,6 +170,40 @@ cache_put(struct bld_hash_cache *hc, const struct hc_key *k, const char *digest)
 	pthread_mutex_unlock(&hc->lock);
 }
 
+static void
+key_bytes(const struct hc_key *k, uint8_t out[BLD_FILE_KEY_LEN])
+{
+	sc_put_be64(out, k->dev);
+	sc_put_be64(out + 8, k->ino);
+	sc_put_be64(out + 16, k->size);
+	sc_put_be64(out + 24, (uint64_t)k->mtime_ns);
+	sc_put_be64(out + 32, (uint64_t)k->ctime_ns);
+}
+
+void
+bld_hash_cache_set_lookup(struct bld_hash_cache *hc, bld_hash_lookup_fn fn, void *arg)
+{
+	hc->lookup = fn;
+	hc->lookup_arg = arg;
+}
+
+int
+bld_hash_cache_each_new(struct bld_hash_cache *hc, bld_hash_each_fn fn, void *arg)
+{
+	int r = 0;
+	pthread_mutex_lock(&hc->lock);
+	for (size_t i = 0; i < hc->nbuckets && r >= 0; i++)
+		for (struct hc_entry *e = hc->buckets[i]; e && r >= 0; e = e->next) {
+			if (!e->fresh)
+				continue;
+			uint8_t key[BLD_FILE_KEY_LEN];
+			key_bytes(&e->key, key);
+			r = fn(arg, key, e->digest);
+		}
+	pthread_mutex_unlock(&hc->lock);
+	return r;
+}
+
 int
 fo_file_digest(struct bld_hash_cache *hc, int dirfd, const char *name, const struct stat *st,
 	       uint8_t *buf, char ret[SC_DIGEST_STR_LEN + 1], struct sc_err *err)
@@ -171,6 +211,14 @@ fo_file_digest(struct bld_hash_cache *hc, int dirfd, const char *name, const str
 	struct hc_key k = key_of(st);
 	if (hc && cache_get(hc, &k, ret))
 		return 0;
+	if (hc && hc->lookup) {
+		uint8_t key[BLD_FILE_KEY_LEN];
+		key_bytes(&k, key);
+		if (hc->lookup(hc->lookup_arg, key, ret)) {
+			cache_put(hc, &k, ret, false);
+			return 0;
+		}
+	}
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return sc_err_setsys(err, -errno, "cannot open '%s'", name);
@@ -209,8 +257,11 @@ fo_file_digest(struct bld_hash_cache *hc, int dirfd, const char *name, const str
 	struct hc_key kb = key_of(&before);
 	if (hc && fstat(fd, &after) == 0) {
 		struct hc_key ka = key_of(&after);
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 		if (key_eq(&ka, &kb))
-			cache_put(hc, &kb, ret);
+			cache_put(hc, &kb, ret, kb.ctime_ns <= now_ns - 1000000000);
 	}
 	return 0;
 }

@@ -92,8 +92,9 @@ struct bld_ctx {
 	struct bld_ignore *ignore;
 	struct bld_hash_cache *hc;
 	int context_fd;
-	char *context;	  /* absolute */
-	char *dockerfile; /* as named */
+	uint64_t context_dev; /* st_dev of the context: only its files' digests are remembered */
+	char *context;	      /* absolute */
+	char *dockerfile;     /* as named */
 	char lease[64];
 	char owner[64]; /* "build.PID.STARTTIME": names work-in-progress snapshots */
 	atomic_uint seq;

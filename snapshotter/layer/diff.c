@@ -626,7 +626,7 @@ walk_dir(struct walker *w, int dfd, int pdfd)
 			snprintf(v[i].out, l, WH_PREFIX "%s", v[i].name);
 		}
 	}
-	if (r >= 0)
+	if (r >= 0 && n > 1) /* an empty folder has no array to sort */
 		qsort(v, n, sizeof(*v), child_cmp);
 	size_t plen = strlen(w->path);
 	for (size_t i = 0; i < n && r >= 0; i++)

@@ -83,6 +83,25 @@ int bld_hash_cache_new(struct bld_hash_cache **ret);
 /* NULL-safe; returns NULL. */
 struct bld_hash_cache *bld_hash_cache_free(struct bld_hash_cache *hc);
 
+/*
+ * A longer memory behind the per-build cache (the store's, across builds):
+ * the cache asks lookup, outside its lock, for a file it has not seen in
+ * this build before reading it. Keys are BLD_FILE_KEY_LEN bytes: device,
+ * inode, size, mtime ns and ctime ns as big-endian u64s.
+ */
+#define BLD_FILE_KEY_LEN 40
+typedef bool (*bld_hash_lookup_fn)(void *arg, const uint8_t key[BLD_FILE_KEY_LEN],
+				   char ret[SC_DIGEST_STR_LEN + 1]);
+void bld_hash_cache_set_lookup(struct bld_hash_cache *hc, bld_hash_lookup_fn fn, void *arg);
+/*
+ * Calls fn for every digest this build read that is safe to remember: the
+ * file's ctime was at least a second old when it was read, so a later
+ * write within the same timestamp tick cannot leave its key unchanged.
+ * fn returns < 0 to stop.
+ */
+typedef int (*bld_hash_each_fn)(void *arg, const uint8_t key[BLD_FILE_KEY_LEN], const char *digest);
+int bld_hash_cache_each_new(struct bld_hash_cache *hc, bld_hash_each_fn fn, void *arg);
+
 struct bld_copy_source {
 	int root_dirfd;			 /* the context folder, or a mounted stage rootfs */
 	const struct bld_ignore *ignore; /* context: its .dockerignore; NULL otherwise */

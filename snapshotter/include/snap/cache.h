@@ -72,6 +72,29 @@ int snap_cache_put(struct snap_store *s, const struct snap_cache_record *rec, st
 typedef int (*snap_cache_walk_fn)(const struct snap_cache_record *rec, void *arg);
 int snap_cache_walk(struct snap_store *s, snap_cache_walk_fn fn, void *arg, struct sc_err *err);
 
+/*
+ * Remembered content digests of files (build context files, so a rebuild
+ * does not read what did not change): a 40-byte key made from what stat
+ * says about a file (device, inode, size, mtime, ctime, big-endian u64
+ * each) -> its sha256. The caller decides what is safe to remember.
+ */
+#define SNAP_FILE_KEY_LEN 40
+
+struct snap_file_digest {
+	uint8_t key[SNAP_FILE_KEY_LEN];
+	char digest[SC_DIGEST_STR_LEN + 1];
+};
+
+/* -ENOENT when key is not remembered. */
+int snap_cache_file_digest_get(struct snap_store *s, const uint8_t key[SNAP_FILE_KEY_LEN],
+			       char ret[SC_DIGEST_STR_LEN + 1], struct sc_err *err);
+/*
+ * Remembers v in one transaction; an older entry for the same device and
+ * inode is replaced, so the table holds at most one entry per file.
+ */
+int snap_cache_file_digests_put(struct snap_store *s, const struct snap_file_digest *v, size_t n,
+				struct sc_err *err);
+
 /* Notes. get: -ENOENT when absent; *ret is a heap copy (NUL-terminated). put: -EFBIG over the
  * limit. */
 int snap_cache_note_get(struct snap_store *s, const char *name, char **ret, size_t *ret_len,
