@@ -169,6 +169,46 @@ image_exclusive_size(struct snap_gc_graph *g, size_t img, bool *dropped)
 	return size;
 }
 
+#define GARBAGE_DEPTH 4
+
+/*
+ * A blob that is garbage whatever a policy's filters say: nothing reaches
+ * it, nothing keeps it, and whatever points at it is chosen or garbage too
+ * (the manifest of a removed image, and the layers only it listed). Such a
+ * blob does not keep a record from going, and goes with it: so a build
+ * cache record chosen by "--filter type=regular" takes its layer blob and
+ * its snapshot along, instead of leaving them for an unfiltered run.
+ */
+static bool
+garbage_blob(const struct selection *sel, size_t i, unsigned depth)
+{
+	const struct snap_gc_node *n = &sel->g->v[i];
+	if (n->type != SNAP_OBJ_BLOB || !sel->candidate[i] || n->pinned || n->lease ||
+	    depth > GARBAGE_DEPTH)
+		return false;
+	for (size_t k = 0; k < sel->nin[i]; k++) {
+		size_t ref = sel->in[i][k];
+		if (!sel->chosen[ref] && !garbage_blob(sel, ref, depth + 1))
+			return false;
+	}
+	return true;
+}
+
+/* Chooses i's garbage referrers (and theirs) along with it. */
+static void
+take_garbage(struct selection *sel, size_t i, unsigned depth)
+{
+	for (size_t k = 0; k < sel->nin[i] && depth <= GARBAGE_DEPTH; k++) {
+		size_t ref = sel->in[i][k];
+		if (sel->chosen[ref])
+			continue;
+		sel->chosen[ref] = true;
+		free(sel->why[ref]);
+		sel->why[ref] = NULL;
+		take_garbage(sel, ref, depth + 1);
+	}
+}
+
 static int
 select_policy(struct selection *sel, const struct gc_policy *p)
 {
@@ -230,7 +270,8 @@ select_policy(struct selection *sel, const struct gc_policy *p)
 				break;
 			bool blocked = false;
 			for (size_t k = 0; k < sel->nin[i] && !blocked; k++)
-				blocked = !sel->chosen[sel->in[i][k]];
+				blocked = !sel->chosen[sel->in[i][k]] &&
+					  !garbage_blob(sel, sel->in[i][k], 0);
 			if (blocked) {
 				why_set(sel, i, "something that points at it stays");
 				continue;
@@ -243,6 +284,7 @@ select_policy(struct selection *sel, const struct gc_policy *p)
 			sel->chosen[i] = true;
 			free(sel->why[i]);
 			sel->why[i] = NULL;
+			take_garbage(sel, i, 0);
 			got += sz;
 			progress = true;
 		}
@@ -251,64 +293,6 @@ select_policy(struct selection *sel, const struct gc_policy *p)
 		if (!sel->chosen[cands[c]])
 			why_set(sel, cands[c], "the policy's target was met");
 	free(cands);
-	return 0;
-}
-
-/*
- * A build cache record goes with what only it held: its layer blob and its
- * snapshot (and, through them, nothing anyone else still points at), even
- * when a filter names only the record's type; so does garbage in their way
- * (the orphaned manifest of a removed image that listed the layer). Without this a
- * "--filter type=regular" prune would drop records and leave their blobs
- * and snapshots for the next unfiltered run.
- */
-/* A blob nothing points at and nothing keeps: garbage whatever the policy's filters say. */
-static bool
-orphan_blob(const struct selection *sel, size_t i)
-{
-	const struct snap_gc_node *n = &sel->g->v[i];
-	return n->type == SNAP_OBJ_BLOB && sel->candidate[i] && !sel->nin[i] && !n->pinned &&
-	       !n->lease;
-}
-
-static int
-follow_cache_records(struct selection *sel)
-{
-	struct snap_gc_graph *g = sel->g;
-	bool *via = calloc(g->n + 1, sizeof(*via));
-	if (!via)
-		return -ENOMEM;
-	for (size_t i = 0; i < g->n; i++)
-		via[i] = sel->chosen[i] && g->v[i].type == SNAP_OBJ_CACHE;
-	for (bool progress = true; progress;) {
-		progress = false;
-		for (size_t i = 0; i < g->n; i++) {
-			if (sel->chosen[i] || !sel->candidate[i] ||
-			    g->v[i].type == SNAP_OBJ_IMAGE || !sel->nin[i])
-				continue;
-			bool all = true, any = false;
-			for (size_t k = 0; k < sel->nin[i] && all; k++) {
-				size_t ref = sel->in[i][k];
-				all = sel->chosen[ref] || orphan_blob(sel, ref);
-				any |= via[ref];
-			}
-			if (!all || !any)
-				continue;
-			sel->chosen[i] = via[i] = progress = true;
-			free(sel->why[i]);
-			sel->why[i] = NULL;
-			/* Garbage in the way (the manifest of a removed image) goes too. */
-			for (size_t k = 0; k < sel->nin[i]; k++) {
-				size_t ref = sel->in[i][k];
-				if (!sel->chosen[ref]) {
-					sel->chosen[ref] = true;
-					free(sel->why[ref]);
-					sel->why[ref] = NULL;
-				}
-			}
-		}
-	}
-	free(via);
 	return 0;
 }
 
@@ -360,8 +344,6 @@ gc_select(struct snap_gc_graph *g, const struct gc_policy *policies, size_t npol
 			sel.size[i] = image_exclusive_size(g, i, dropped);
 	for (size_t k = 0; r >= 0 && k < npolicies; k++)
 		r = select_policy(&sel, &policies[k]);
-	if (r >= 0)
-		r = follow_cache_records(&sel);
 
 	if (r >= 0) {
 		/* Victims: the choice, and whatever only chosen images held. */

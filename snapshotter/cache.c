@@ -225,6 +225,8 @@ snap_cache_get(struct snap_store *s, const char *key, struct snap_cache_record *
 struct put_op {
 	struct snap_store *s;
 	const struct snap_cache_record *rec;
+	struct sc_buf note_key;
+	const struct snap_cache_note *note;
 };
 
 static int
@@ -276,19 +278,33 @@ put_write(struct snap_txn *t, void *arg)
 	r = rec_put(t, &rec);
 	if (r >= 0)
 		r = rec_edges(op->s, t, &rec);
+	if (r >= 0 && op->note)
+		r = snap_txn_put(t, SNAP_DB_CACHE, op->note_key.data, op->note_key.len,
+				 op->note->data, op->note->len, 0);
 	return r;
 }
 
+static int note_key(struct sc_buf *b, const char *name);
+
 int
-snap_cache_put(struct snap_store *s, const struct snap_cache_record *rec, struct sc_err *err)
+snap_cache_put(struct snap_store *s, const struct snap_cache_record *rec,
+	       const struct snap_cache_note *note, struct sc_err *err)
 {
 	if (!sc_digest_valid(rec->key))
 		return sc_err_set(err, -EINVAL, "cache key '%s' is not a sha256 digest", rec->key);
 	if (rec->description && strlen(rec->description) > SNAP_CACHE_DESC_MAX)
 		return sc_err_set(err, -E2BIG, "cache description longer than %d bytes",
 				  SNAP_CACHE_DESC_MAX);
-	struct put_op op = {.s = s, .rec = rec};
+	struct put_op op = {.s = s, .rec = rec, .note = note};
+	if (note && note->len > SNAP_CACHE_NOTE_MAX)
+		return sc_err_set(err, -EFBIG, "cache note '%s' is over %u bytes", note->name,
+				  SNAP_CACHE_NOTE_MAX);
+	if (note && (note_key(&op.note_key, note->name) < 0 || op.note_key.len > 500)) {
+		sc_buf_free(&op.note_key);
+		return sc_err_set(err, -ENAMETOOLONG, "cache note name too long");
+	}
 	int r = snap_meta_write(s->meta, put_write, &op, err);
+	sc_buf_free(&op.note_key);
 	return r < 0 ? sc_err_prefix(err, r, "store cache record '%s'", rec->key) : 0;
 }
 

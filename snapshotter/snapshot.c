@@ -922,6 +922,8 @@ snap_snapshot_usage(struct snap_store *s, const char *key, uint64_t *ret_bytes,
 	return 0;
 }
 
+#define TOUCH_INTERVAL_NS (10ull * 1000000000ull)
+
 struct touch_op {
 	const char *key;
 };
@@ -976,12 +978,18 @@ snap_snapshot_mounts(struct snap_store *s, const char *key, struct snap_mounts *
 		r = s->driver->mounts(s, dir, info.kind, (const char *const *)chain.dirs, chain.n,
 				      ret, err);
 	}
+	/*
+	 * Marked as used, unless it was a moment ago (a snapshot just prepared):
+	 * the collector orders by use in seconds, and each write costs a sync.
+	 */
+	bool recent = sc_now_ns() - info.last_used < TOUCH_INTERVAL_NS;
 	snap_info_clear(&info);
 	chain_clear(&chain);
 	if (r < 0)
 		return sc_err_prefix(err, r, "mounts '%s'", key);
 	struct touch_op op = {.key = key};
-	snap_meta_write(s->meta, touch_write, &op, NULL);
+	if (!recent)
+		snap_meta_write(s->meta, touch_write, &op, NULL);
 	return 0;
 }
 

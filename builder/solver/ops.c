@@ -344,19 +344,15 @@ explain_miss(struct bld_ctx *b, const struct vtx *v, const char *def_digest,
 	json_object_put(old);
 }
 
-static void
-note_save(struct bld_ctx *b, const struct vtx *v, const char *def_digest,
-	  const struct bld_copy_selection *sel)
+/* What this run of v used, for the next build's explanation (heap JSON, or NULL). */
+static char *
+note_json(const struct vtx *v, const char *def_digest, const struct bld_copy_selection *sel)
 {
 	struct json_object *o = note_new(v, def_digest, sel);
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	char name[128];
-	snprintf(name, sizeof(name), "pos:%s", v->position);
-	store_lock(b);
-	if (s && strlen(s) <= SNAP_CACHE_NOTE_MAX)
-		snap_cache_note_put(b->s, name, s, strlen(s), NULL);
-	store_unlock(b);
+	char *copy = s && strlen(s) <= SNAP_CACHE_NOTE_MAX ? strdup(s) : NULL;
 	json_object_put(o);
+	return copy;
 }
 
 /* ---- the work ---- */
@@ -495,9 +491,9 @@ run_copy(struct vtx *v, struct copy_src *cs, struct rootfs *rf, struct sc_err *e
 	return r < 0 ? r : 0;
 }
 
-/* Commits the work snapshot, diffs it into a layer and records the result. */
+/* Commits the work snapshot, diffs it into a layer and records the result (and its note). */
 static int
-finish(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, struct sc_err *err)
+finish(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, const char *note, struct sc_err *err)
 {
 	char name[200];
 	snprintf(name, sizeof(name), "cache/%s", v->cache_key + 7);
@@ -527,8 +523,12 @@ finish(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, struct sc_err *err)
 		rec.layer_size = d.size;
 		rec.layer_media_type = (char *)d.media_type;
 	}
+	char note_name[128];
+	snprintf(note_name, sizeof(note_name), "pos:%s", v->position);
+	struct snap_cache_note n = {
+		.name = note_name, .data = note, .len = note ? strlen(note) : 0};
 	if (r >= 0)
-		r = snap_cache_put(b->s, &rec, err);
+		r = snap_cache_put(b->s, &rec, note ? &n : NULL, err);
 	store_unlock(b);
 	if (r < 0)
 		return r;
@@ -560,7 +560,7 @@ take_hit(struct bld_ctx *b, struct vtx *v, struct snap_cache_record *rec, struct
 			rec->layer_size = d.size;
 			free(rec->layer_media_type);
 			rec->layer_media_type = strdup(d.media_type);
-			r = rec->layer_media_type ? snap_cache_put(b->s, rec, err) : -ENOMEM;
+			r = rec->layer_media_type ? snap_cache_put(b->s, rec, NULL, err) : -ENOMEM;
 		}
 		store_unlock(b);
 		if (r < 0)
@@ -675,12 +675,12 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 	rootfs_close(b, &rf, false);
 	if (r >= 0 && atomic_load(&b->stop))
 		r = sc_err_set(err, -ECANCELED, "canceled");
-	if (r >= 0)
-		r = finish(b, v, &rf, err);
+	if (r >= 0) {
+		_cleanup_free_ char *note = note_json(v, def_digest, have_sel ? &sel : NULL);
+		r = finish(b, v, &rf, note, err);
+	}
 	if (rf.key[0])
 		rootfs_close(b, &rf, true);
-	if (r >= 0)
-		note_save(b, v, def_digest, have_sel ? &sel : NULL);
 out:
 	copy_src_close(b, &cs);
 	bld_copy_selection_clear(&sel);

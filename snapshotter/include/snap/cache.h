@@ -61,12 +61,22 @@ void snap_cache_record_clear(struct snap_cache_record *rec);
 int snap_cache_get(struct snap_store *s, const char *key, struct snap_cache_record *ret,
 		   struct sc_err *err);
 
+/* A note written with a record (see below). */
+struct snap_cache_note {
+	const char *name;
+	const void *data;
+	size_t len;
+};
+
 /*
- * Stores rec (replacing a record of the same key), its edges, and attaches
- * it to the handle's lease. created/last_used/uses 0: now / now / 1.
- * Errors: -ENOENT the snapshot or layer blob does not exist.
+ * Stores rec (replacing a record of the same key), its edges, and note
+ * (may be NULL) in one transaction, and attaches the record to the
+ * handle's lease. created/last_used/uses 0: now / now / 1.
+ * Errors: -ENOENT the snapshot or layer blob does not exist; -EFBIG a note
+ * over SNAP_CACHE_NOTE_MAX.
  */
-int snap_cache_put(struct snap_store *s, const struct snap_cache_record *rec, struct sc_err *err);
+int snap_cache_put(struct snap_store *s, const struct snap_cache_record *rec,
+		   const struct snap_cache_note *note, struct sc_err *err);
 
 /* Calls fn for every record in key order; fn returns < 0 to stop. */
 typedef int (*snap_cache_walk_fn)(const struct snap_cache_record *rec, void *arg);

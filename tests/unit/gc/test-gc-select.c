@@ -332,6 +332,52 @@ TEST(policies_run_in_order)
 	(void)c;
 }
 
+/*
+ * A build cache record holds its snapshot and layer blob; an old image's
+ * orphaned manifest may still list that blob. "--filter type=regular"
+ * takes the record with its blob and snapshot, and that garbage manifest
+ * along, but keeps a blob an image still lists.
+ */
+TEST(cache_records_go_with_what_they_alone_hold)
+{
+	reset();
+	size_t rec = node(SNAP_OBJ_CACHE, "sha256:aa", -1, 0, 30);
+	label(rec, "snapctl.cache.type", "regular");
+	size_t s1 = snap("cache/aa", 10 * MB, 30);
+	size_t blob = node(SNAP_OBJ_BLOB, "sha256:layer1", -1, 5 * MB, 30);
+	size_t orphan = node(SNAP_OBJ_BLOB, "sha256:oldmanifest", -1, 1000, 30);
+	edge(rec, s1);
+	edge(rec, blob);
+	edge(blob, s1);
+	edge(orphan, blob);
+	/* a second record whose layer an image still lists */
+	size_t rec2 = node(SNAP_OBJ_CACHE, "sha256:bb", -1, 0, 30);
+	label(rec2, "snapctl.cache.type", "regular");
+	size_t s2 = snap("cache/bb", 10 * MB, 30);
+	size_t blob2 = node(SNAP_OBJ_BLOB, "sha256:layer2", -1, 5 * MB, 30);
+	size_t img = node(SNAP_OBJ_IMAGE, "app:1", -1, 0, 30);
+	size_t man = node(SNAP_OBJ_BLOB, "sha256:manifest2", -1, 1000, 30);
+	edge(rec2, s2);
+	edge(rec2, blob2);
+	edge(blob2, s2);
+	edge(img, man);
+	edge(man, blob2);
+	/* an unrelated blob nothing points at: content, filtered out */
+	size_t loose = node(SNAP_OBJ_BLOB, "sha256:loose", -1, 1000, 30);
+	struct gc_policy p = {0};
+	struct gc_filter f;
+	struct sc_err err = SC_ERR_INIT;
+	ASSERT_OK(gc_filter_parse("type=regular", &f, &err));
+	p.filters = &f;
+	p.nfilters = 1;
+	run(&p, 1, UINT64_MAX);
+	ASSERT_TRUE(victim[rec] && victim[s1] && victim[blob] && victim[orphan]);
+	ASSERT_TRUE(victim[rec2]);
+	ASSERT_FALSE(victim[s2] || victim[blob2] || victim[man] || victim[img]);
+	ASSERT_FALSE(victim[loose]);
+	free(f.value);
+}
+
 int
 main(int argc, char **argv)
 {
