@@ -417,6 +417,12 @@ cli_cmd_build(struct cli_ctx *ctx, int argc, char **argv)
 		status = 128 + cancel_signal;
 		goto out;
 	}
+	if (r == -ENOSPC || r == -EDQUOT) {
+		status = cli_error("build: %s; free space with 'snapctl prune', or set a min-free "
+				   "policy so builds make room (docs/gc.md)",
+				   sc_err_msg(&err));
+		goto out;
+	}
 	if (r < 0) {
 		status = cli_fail(&err, "build");
 		goto out;

@@ -48,6 +48,10 @@ auto_run(struct snap_store *s, uint64_t extra, struct sc_err *err)
 		return 0;
 	}
 	sc_debug("automatic collection: over a threshold");
+	/* Room for what is about to be written comes on top of the free-space floors. */
+	for (size_t i = 0; i < c.npolicies; i++)
+		if (c.policies[i].min_free)
+			c.policies[i].min_free += extra;
 	struct gc_prune_report rep = {0};
 	r = gc_prune(s, c.policies, c.npolicies, 0, &rep, err);
 	gc_prune_report_clear(&rep);

@@ -405,6 +405,7 @@ snap_cache_note_put(struct snap_store *s, const char *name, const void *data, si
 
 #define FD_PREFIX     "fd:"
 #define FD_PREFIX_LEN 3
+#define FD_BATCH      8192
 
 int
 snap_cache_file_digest_get(struct snap_store *s, const uint8_t key[SNAP_FILE_KEY_LEN],
@@ -482,7 +483,11 @@ snap_cache_file_digests_put(struct snap_store *s, const struct snap_file_digest 
 		if (strlen(v[i].digest) != SC_DIGEST_STR_LEN)
 			return sc_err_set(err, -EINVAL, "file digest '%s' is malformed",
 					  v[i].digest);
-	struct fd_put op = {.v = v, .n = n};
-	int r = n ? snap_meta_write(s->meta, fd_put_write, &op, err) : 0;
+	/* Batches bound the pages one transaction dirties (and holds in memory). */
+	int r = 0;
+	for (size_t i = 0; i < n && r >= 0; i += FD_BATCH) {
+		struct fd_put op = {.v = v + i, .n = n - i < FD_BATCH ? n - i : FD_BATCH};
+		r = snap_meta_write(s->meta, fd_put_write, &op, err);
+	}
 	return r < 0 ? sc_err_prefix(err, r, "remember file digests") : 0;
 }

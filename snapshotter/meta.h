@@ -22,7 +22,11 @@
  *                      str target media type, str manifest digest (the platform's),
  *                      str config digest, str platform, str top snapshot key,
  *                      u64 created, u64 updated, u64 size, u32 layers  (see image/image.c)
- *   cache:             filled by the builder cache.
+ *   cache              "sha256:KEY" -> build cache record: u8 version (1), str snapshot,
+ *                      str layer digest, str diff id, u64 layer size, str media type,
+ *                      str type, str description, u64 created, u64 last_used, u64 uses;
+ *                      "note:NAME" -> opaque bytes (what a step position last used);
+ *                      "fd:" || 40-byte stat key -> a context file's sha256  (see cache.c)
  *
  * Transactions: struct snap_txn wraps an LMDB transaction with a sticky error.
  * After the first failure every call is a no-op that returns the same error,

@@ -652,9 +652,14 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 	if (!v->no_cache)
 		explain_miss(b, v, def_digest, have_sel ? &sel : NULL);
 	emit(b, BLD_EVENT_START, v, NULL, 0, 0);
-	/* Make room first when the disk is under the min-free policy. */
+	/*
+	 * Make room first when the disk is (or, with what this step will write,
+	 * would be) under the min-free policy: a COPY writes its files and a
+	 * layer about as large. The hook (gc_auto_install) runs the collector;
+	 * what this build holds is leased, so it cannot go.
+	 */
 	store_lock(b);
-	gc_auto(b->s, NULL);
+	snap_store_before_write(b->s, have_sel ? 2 * sel.bytes : 0);
 	store_unlock(b);
 
 	struct rootfs rf;
