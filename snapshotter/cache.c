@@ -53,16 +53,6 @@ rec_encode(const struct snap_cache_record *rec, struct sc_buf *b)
 	return r < 0 ? -ENOMEM : 0;
 }
 
-static void
-copy_digest(char dst[SC_DIGEST_STR_LEN + 1], char *src, struct snap_rec_reader *rd)
-{
-	if (!src || strlen(src) > SC_DIGEST_STR_LEN)
-		rd->bad = true;
-	else
-		memcpy(dst, src, strlen(src) + 1);
-	free(src);
-}
-
 static int
 rec_decode(const void *key, size_t klen, const MDB_val *v, struct snap_cache_record *ret)
 {
@@ -73,8 +63,8 @@ rec_decode(const void *key, size_t klen, const MDB_val *v, struct snap_cache_rec
 	memcpy(rec.key, key, klen);
 	rec.key[klen] = '\0';
 	rec.snapshot = snap_rec_get_str(&rd);
-	copy_digest(rec.layer, snap_rec_get_str(&rd), &rd);
-	copy_digest(rec.diff_id, snap_rec_get_str(&rd), &rd);
+	snap_rec_get_digest(&rd, rec.layer);
+	snap_rec_get_digest(&rd, rec.diff_id);
 	rec.layer_size = snap_rec_get_u64(&rd);
 	rec.layer_media_type = snap_rec_get_str(&rd);
 	rec.type = snap_rec_get_str(&rd);

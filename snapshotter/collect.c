@@ -555,35 +555,19 @@ collect_blob(struct snap_txn *t, const struct snap_gc_node *n, uint64_t *ret_siz
 	return r < 0 ? r : (int)v;
 }
 
+/* An image name or a build cache record: a record in db named by the node's id. */
 static int
-collect_image(struct snap_txn *t, const struct snap_gc_node *n)
+collect_record(struct snap_txn *t, const struct snap_gc_node *n, enum snap_db db)
 {
 	MDB_val v;
-	int r = snap_txn_get(t, SNAP_DB_IMAGES, n->id, strlen(n->id), &v);
+	int r = snap_txn_get(t, db, n->id, strlen(n->id), &v);
 	if (r == -ENOENT)
 		return GONE;
 	if (r < 0)
 		return r;
 	if (snap_is_pinned_txn(t, n->name) || snap_obj_leased_txn(t, n->name, sc_now_ns()))
 		return KEEP;
-	r = snap_txn_del(t, SNAP_DB_IMAGES, n->id, strlen(n->id));
-	if (r >= 0)
-		r = snap_ref_del_from_txn(t, n->name);
-	return r < 0 ? r : DELETE;
-}
-
-static int
-collect_cache(struct snap_txn *t, const struct snap_gc_node *n)
-{
-	MDB_val v;
-	int r = snap_txn_get(t, SNAP_DB_CACHE, n->id, strlen(n->id), &v);
-	if (r == -ENOENT)
-		return GONE;
-	if (r < 0)
-		return r;
-	if (snap_is_pinned_txn(t, n->name) || snap_obj_leased_txn(t, n->name, sc_now_ns()))
-		return KEEP;
-	r = snap_txn_del(t, SNAP_DB_CACHE, n->id, strlen(n->id));
+	r = snap_txn_del(t, db, n->id, strlen(n->id));
 	if (r >= 0)
 		r = snap_ref_del_from_txn(t, n->name);
 	return r < 0 ? r : DELETE;
@@ -646,10 +630,10 @@ batch_write(struct snap_txn *t, void *arg)
 			r = collect_blob(t, n, &size);
 			break;
 		case SNAP_OBJ_IMAGE:
-			r = collect_image(t, n);
+			r = collect_record(t, n, SNAP_DB_IMAGES);
 			break;
 		case SNAP_OBJ_CACHE:
-			r = collect_cache(t, n);
+			r = collect_record(t, n, SNAP_DB_CACHE);
 			break;
 		default:
 			r = KEEP;

@@ -570,6 +570,19 @@ snap_rec_get_str(struct snap_rec_reader *r)
 	return s;
 }
 
+void
+snap_rec_get_digest(struct snap_rec_reader *r, char dst[SC_DIGEST_STR_LEN + 1])
+{
+	uint32_t len = snap_rec_get_u32(r);
+	const uint8_t *p = len <= SC_DIGEST_STR_LEN ? rec_take(r, len) : NULL;
+	if (!p) {
+		r->bad = true;
+		return;
+	}
+	memcpy(dst, p, len);
+	dst[len] = '\0';
+}
+
 int
 snap_rec_put_labels(struct sc_buf *b, const struct snap_label *labels, size_t n)
 {

@@ -50,6 +50,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "digest.h"
 #include "err.h"
 
 #define SNAP_META_SCHEMA 1u
@@ -163,5 +164,7 @@ void snap_labels_free(struct snap_label *labels, size_t n);
 uint8_t snap_rec_get_u8(struct snap_rec_reader *r);
 uint32_t snap_rec_get_u32(struct snap_rec_reader *r);
 uint64_t snap_rec_get_u64(struct snap_rec_reader *r);
+/* A digest string ("" allowed) into dst; longer than a digest sets r->bad. */
+void snap_rec_get_digest(struct snap_rec_reader *r, char dst[SC_DIGEST_STR_LEN + 1]);
 /* Returns a malloc'ed copy (the caller frees), "" for an empty string, NULL on error. */
 char *snap_rec_get_str(struct snap_rec_reader *r);

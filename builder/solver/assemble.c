@@ -224,13 +224,6 @@ history_add(struct json_object *hist, const char *created, const struct vtx *v,
 	sc_buf_free(&by);
 }
 
-static bool
-makes_vertex(enum bld_instr_kind k)
-{
-	return k == BLD_INSTR_RUN || k == BLD_INSTR_COPY || k == BLD_INSTR_ADD ||
-	       k == BLD_INSTR_WORKDIR;
-}
-
 int
 image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *err)
 {
@@ -241,7 +234,6 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 	for (int i = (int)plan->target; i >= 0 && nchain < BLD_PLAN_MAX_STAGES;
 	     i = plan->stages[i].base_stage)
 		chain[nchain++] = (unsigned)i;
-	const struct bld_stage *root = &plan->stages[chain[nchain - 1]];
 
 	/* The vertices of the chain, bottom first. */
 	struct vtx *vs[4096];
@@ -289,7 +281,6 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 		json_object_object_add(c, "Env", env);
 		json_object_object_add(top, "config", c);
 	}
-	(void)root;
 	struct json_object *cfg = obj_member(top, "config", json_type_object);
 	/* The base's ONBUILD triggers ran in this build; they do not pass on. */
 	json_object_object_del(cfg, "OnBuild");
@@ -314,7 +305,7 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 		for (size_t i = 0; i < st->nsteps; i++) {
 			const struct bld_step *step = &st->steps[i];
 			struct vtx *v = NULL;
-			if (makes_vertex(step->instr->kind) && vi < nvs)
+			if (step_makes_vertex(step->instr->kind) && vi < nvs)
 				v = vs[vi++];
 			if (v && b->epoch < 0)
 				time_format(created, v->created);

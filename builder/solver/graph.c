@@ -659,13 +659,6 @@ stage_no_cache(struct bld_ctx *b, const struct bld_stage *stage)
 	return false;
 }
 
-static bool
-makes_vertex(enum bld_instr_kind k)
-{
-	return k == BLD_INSTR_RUN || k == BLD_INSTR_COPY || k == BLD_INSTR_ADD ||
-	       k == BLD_INSTR_WORKDIR;
-}
-
 static int
 position(struct bld_ctx *b, struct vtx *v, unsigned stage, size_t step)
 {
@@ -725,7 +718,7 @@ stage_build(struct bld_ctx *b, struct stage_state *states, const struct bld_stag
 		snprintf(label, sizeof(label), "stage-%u", stage->index);
 	unsigned total = 1, pos = 1;
 	for (size_t i = 0; i < stage->nsteps; i++)
-		total += makes_vertex(stage->steps[i].instr->kind);
+		total += step_makes_vertex(stage->steps[i].instr->kind);
 	bool no_cache = stage_no_cache(b, stage);
 
 	for (size_t i = 0; i < stage->nsteps && r >= 0; i++) {
@@ -736,7 +729,7 @@ stage_build(struct bld_ctx *b, struct stage_state *states, const struct bld_stag
 			st->nshell = in->u.shell.argc;
 			continue;
 		}
-		if (!makes_vertex(in->kind))
+		if (!step_makes_vertex(in->kind))
 			continue;
 		struct vtx *v = vtx_new(in->kind == BLD_INSTR_RUN	? OP_EXEC
 					: in->kind == BLD_INSTR_WORKDIR ? OP_MKDIR
@@ -798,7 +791,6 @@ stage_build(struct bld_ctx *b, struct stage_state *states, const struct bld_stag
 				r = sc_err_set(err, -ENOMEM, "out of memory");
 			if (r >= 0)
 				r = copy_def(b, v, st, step, err);
-			/* COPY --from scratch stage: an empty source */
 			break;
 		}
 		if (r < 0) {

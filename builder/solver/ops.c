@@ -159,13 +159,14 @@ jarray_equal(struct json_object *a, struct json_object *b)
 struct name_list {
 	struct sc_buf buf;
 	size_t n;
+	bool root; /* names are paths in a stage's or image's root: show them absolute */
 };
 
 static void
 name_add(struct name_list *l, const char *name)
 {
 	if (l->n++ < MISS_NAMES_MAX)
-		sc_buf_printf(&l->buf, "%s%s", l->buf.len ? ", " : "", name);
+		sc_buf_printf(&l->buf, "%s%s%s", l->buf.len ? ", " : "", l->root ? "/" : "", name);
 }
 
 static void
@@ -184,9 +185,10 @@ name_done(struct name_list *l, const char *what, struct sc_buf *out)
 
 /* changed/added/removed between an old note's file list and a new selection (both sorted). */
 static void
-files_diff(struct json_object *old, const struct bld_copy_selection *sel, struct sc_buf *out)
+files_diff(struct json_object *old, const struct bld_copy_selection *sel, bool root,
+	   struct sc_buf *out)
 {
-	struct name_list ch = {0}, add = {0}, rm = {0};
+	struct name_list ch = {.root = root}, add = {.root = root}, rm = {.root = root};
 	size_t n = old ? json_object_array_length(old) / 2 : 0, i = 0, j = 0;
 	while (i < n || j < sel->nfiles) {
 		const char *op =
@@ -322,7 +324,7 @@ explain_miss(struct bld_ctx *b, const struct vtx *v, const char *def_digest,
 		sc_buf_printf(&why, "%s line changed", kw);
 	} else if (sel && strcmp(jstr(old, "selection"), sel->digest) != 0) {
 		if (json_object_object_get_ex(old, "files", &x) && sel->nfiles <= NOTE_FILES_MAX)
-			files_diff(x, sel, &why);
+			files_diff(x, sel, v->src != NULL, &why);
 		if (!why.len)
 			sc_buf_printf(&why, "source files changed");
 	}
@@ -649,9 +651,9 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 	if (r < 0)
 		goto out;
 
+	emit(b, BLD_EVENT_START, v, NULL, 0, 0);
 	if (!v->no_cache)
 		explain_miss(b, v, def_digest, have_sel ? &sel : NULL);
-	emit(b, BLD_EVENT_START, v, NULL, 0, 0);
 	/*
 	 * Make room first when the disk is (or, with what this step will write,
 	 * would be) under the min-free policy: a COPY writes its files and a

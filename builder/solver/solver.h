@@ -141,6 +141,14 @@ void emit(struct bld_ctx *b, enum bld_event_type type, const struct vtx *v, cons
 /* The base image's config fields the build needs, and the stage's state through its steps. */
 struct json_object *base_config(struct bld_ctx *b, const struct vtx *image, struct sc_err *err);
 
+/* Instructions that become vertices; the others only change the image config. */
+static inline bool
+step_makes_vertex(enum bld_instr_kind k)
+{
+	return k == BLD_INSTR_RUN || k == BLD_INSTR_COPY || k == BLD_INSTR_ADD ||
+	       k == BLD_INSTR_WORKDIR;
+}
+
 static inline void
 store_lock(struct bld_ctx *b)
 {

@@ -61,16 +61,6 @@ rec_encode(const struct snap_image_info *info, struct sc_buf *b)
 	return r < 0 ? -ENOMEM : 0;
 }
 
-static void
-copy_digest(char *dst, char *src, struct snap_rec_reader *rd)
-{
-	if (!src || strlen(src) > SC_DIGEST_STR_LEN)
-		rd->bad = true;
-	else
-		memcpy(dst, src, strlen(src) + 1);
-	free(src);
-}
-
 static int
 rec_decode(const void *key, size_t klen, const MDB_val *v, struct snap_image_info *ret)
 {
@@ -79,10 +69,10 @@ rec_decode(const void *key, size_t klen, const MDB_val *v, struct snap_image_inf
 	if (snap_rec_get_u8(&rd) != IMAGE_RECORD_V1)
 		return -EUCLEAN;
 	info.name = strndup(key, klen);
-	copy_digest(info.target, snap_rec_get_str(&rd), &rd);
+	snap_rec_get_digest(&rd, info.target);
 	info.target_media_type = snap_rec_get_str(&rd);
-	copy_digest(info.manifest, snap_rec_get_str(&rd), &rd);
-	copy_digest(info.config, snap_rec_get_str(&rd), &rd);
+	snap_rec_get_digest(&rd, info.manifest);
+	snap_rec_get_digest(&rd, info.config);
 	info.platform = snap_rec_get_str(&rd);
 	info.snapshot = snap_rec_get_str(&rd);
 	info.created = snap_rec_get_u64(&rd);
