@@ -270,9 +270,17 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 			return r;
 		}
 	} else {
+		/* FROM scratch: the target platform (--platform os/arch[/variant]), else this
+		 * machine's. */
+		char os[32] = "linux", arch[32], variant[32] = "";
+		snprintf(arch, sizeof(arch), "%s", host_arch());
+		if (b->opts->platform)
+			sscanf(b->opts->platform, "%31[^/]/%31[^/]/%31s", os, arch, variant);
 		top = json_object_new_object();
-		json_object_object_add(top, "architecture", json_object_new_string(host_arch()));
-		json_object_object_add(top, "os", json_object_new_string("linux"));
+		json_object_object_add(top, "architecture", json_object_new_string(arch));
+		json_object_object_add(top, "os", json_object_new_string(os));
+		if (variant[0])
+			json_object_object_add(top, "variant", json_object_new_string(variant));
 		struct json_object *c = json_object_new_object();
 		struct json_object *env = json_object_new_array();
 		json_object_array_add(env,

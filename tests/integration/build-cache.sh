@@ -97,6 +97,16 @@ build "$TEST_TMP/b10.log" --build-arg VERSION=2 --no-cache
 [ "$(ran "$TEST_TMP/b10.log")" = "2 3 4 5 6 " ] || fail "--no-cache ran '$(ran "$TEST_TMP/b10.log")'"
 pass "--no-cache runs every step"
 
+# --no-cache-filter STAGE re-runs that stage's steps only.
+M="$TEST_TMP/multi"
+mkdir -p "$M"
+printf 'FROM busybox AS deps\nRUN echo deps > /deps\nFROM busybox AS app\nCOPY --from=deps /deps /deps\nRUN cat /deps > /app\n' >"$M/Dockerfile"
+snap build --progress plain "$M" >"$TEST_TMP/m1.log" 2>&1 || fail "multi-stage build"
+snap build --progress plain --no-cache-filter app "$M" >"$TEST_TMP/m2.log" 2>&1 || fail "--no-cache-filter build"
+grep -q '^#2 CACHED' "$TEST_TMP/m2.log" || fail "--no-cache-filter app re-ran the deps stage: $(cat "$TEST_TMP/m2.log")"
+[ "$(grep -c ' DONE' "$TEST_TMP/m2.log")" = 2 ] || fail "--no-cache-filter app: $(cat "$TEST_TMP/m2.log")"
+pass "--no-cache-filter app re-runs only the app stage's two steps"
+
 # The JSON progress carries the same MISS reason for tools.
 echo 'int main3;' >"$CTX/src/main.c"
 snap build --progress json -t cache:test --build-arg VERSION=2 "$CTX" >"$TEST_TMP/b11.json" 2>/dev/null || fail "json build"

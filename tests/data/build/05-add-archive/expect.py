@@ -1,1 +1,1 @@
-assert len(c["rootfs"]["diff_ids"]) == 3
+assert len(c["rootfs"]["diff_ids"]) == 4
