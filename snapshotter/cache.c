@@ -395,7 +395,7 @@ snap_cache_note_put(struct snap_store *s, const char *name, const void *data, si
 
 #define FD_PREFIX     "fd:"
 #define FD_PREFIX_LEN 3
-#define FD_BATCH      8192
+#define FD_BATCH      2048
 
 int
 snap_cache_file_digest_get(struct snap_store *s, const uint8_t key[SNAP_FILE_KEY_LEN],

@@ -138,7 +138,8 @@ vtx_add(struct bld_ctx *b, struct vtx **vp, struct sc_err *err)
 		b->v = p;
 		b->capv = c;
 	}
-	v->num = (unsigned)b->nv + 1;
+	/* Progress numbers the ops it shows; the context has no line of its own. */
+	v->num = v->type == OP_LOCAL ? 0 : ++b->nshown;
 	b->v[b->nv++] = v;
 	r = 0;
 	if (v->input)
@@ -524,6 +525,27 @@ instr_text(const struct bld_step *step)
 	return s;
 }
 
+/* The build context as a vertex (one per build: identical ones merge). */
+static int
+local_vertex(struct bld_ctx *b, struct vtx **ret, struct sc_err *err)
+{
+	struct vtx *v = vtx_new(OP_LOCAL);
+	if (!v)
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	v->name = strdup("[internal] load build context");
+	v->desc = strdup("build context");
+	int r = v->name && v->desc ? common_def(b, v, "local") : -ENOMEM;
+	if (r >= 0)
+		r = def_str(&v->def, b->context);
+	if (r < 0) {
+		vtx_free(v);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	r = vtx_add(b, &v, err);
+	*ret = v;
+	return r;
+}
+
 static int
 exec_def(struct bld_ctx *b, struct vtx *v, const struct stage_state *st,
 	 const struct bld_step *step, struct sc_err *err)
@@ -638,7 +660,7 @@ copy_def(struct bld_ctx *b, struct vtx *v, const struct stage_state *st,
 	if (r >= 0)
 		r = def_str(&v->def, v->copy.chmod);
 	if (r >= 0)
-		r = def_str(&v->def, v->src ? "from" : "context");
+		r = def_str(&v->def, vtx_reads_context(v) ? "context" : "from");
 	return r < 0 ? sc_err_set(err, -ENOMEM, "out of memory") : 0;
 }
 
@@ -785,6 +807,7 @@ stage_build(struct bld_ctx *b, struct stage_state *states, const struct bld_stag
 				snprintf(w, sizeof(w), "image '%.500s'", step->from);
 				v->from_what = strdup(w);
 			} else {
+				r = local_vertex(b, &v->src, err);
 				v->from_what = strdup("build context");
 			}
 			if (r >= 0 && !v->from_what)

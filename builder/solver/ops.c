@@ -324,7 +324,7 @@ explain_miss(struct bld_ctx *b, const struct vtx *v, const char *def_digest,
 		sc_buf_printf(&why, "%s line changed", kw);
 	} else if (sel && strcmp(jstr(old, "selection"), sel->digest) != 0) {
 		if (json_object_object_get_ex(old, "files", &x) && sel->nfiles <= NOTE_FILES_MAX)
-			files_diff(x, sel, v->src != NULL, &why);
+			files_diff(x, sel, !vtx_reads_context(v), &why);
 		if (!why.len)
 			sc_buf_printf(&why, "source files changed");
 	}
@@ -450,12 +450,13 @@ static int
 copy_src_open(struct bld_ctx *b, struct vtx *v, struct copy_src *cs, struct sc_err *err)
 {
 	*cs = (struct copy_src){.fd = -EBADF};
-	if (!v->src) {
+	if (vtx_reads_context(v)) {
 		cs->src = (struct bld_copy_source){
 			.root_dirfd = b->context_fd, .ignore = b->ignore, .context = true};
 		return 0;
 	}
-	int r = rootfs_open(b, v->src->snapshot, SNAP_KIND_VIEW, &cs->rf, err);
+	/* a view of the source's result; an empty folder for a stage with nothing in it */
+	int r = rootfs_open(b, v->src ? v->src->snapshot : "", SNAP_KIND_VIEW, &cs->rf, err);
 	if (r < 0) {
 		rootfs_close(b, &cs->rf, true);
 		return r;
@@ -604,12 +605,28 @@ run_image(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 	return 0;
 }
 
+/*
+ * The context: each COPY reads (and hashes) what it selects of it, so there
+ * is nothing to do here and no progress line.
+ */
+static int
+run_local(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
+{
+	v->snapshot = strdup("");
+	const char *parts[] = {b->context};
+	if (!v->snapshot || hash_parts(v->cache_key, &v->def, parts, 1) < 0)
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
 int
 vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 {
 	v->started = sc_now_ns();
 	if (v->type == OP_IMAGE)
 		return run_image(b, v, err);
+	if (v->type == OP_LOCAL)
+		return run_local(b, v, err);
 
 	char def_digest[SC_DIGEST_STR_LEN + 1];
 	if (sc_sha256_buf(v->def.data, v->def.len, def_digest) < 0)
@@ -623,7 +640,7 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 		if (r >= 0)
 			r = bld_copy_select(&cs.src, &v->copy, b->hc, &sel, err);
 		have_sel = r >= 0;
-		if (r == -ENOENT && v->src)
+		if (r == -ENOENT && !vtx_reads_context(v))
 			r = sc_err_prefix(err, r, "%s", v->from_what);
 	}
 	if (r >= 0) {

@@ -5,7 +5,8 @@
  *
  * Invariants:
  *  1. A vertex's inputs are vertices created before it, so creation order
- *     is a topological order and a vertex's #N is its creation index + 1.
+ *     is a topological order; #N numbers the vertices progress shows (all
+ *     but the local one) in creation order.
  *  2. Two vertices never share a digest (identical ops are merged as the
  *     graph is made).
  *  3. Store calls happen only with b->store_lock held.
@@ -31,7 +32,8 @@
 
 struct json_object;
 
-enum op_type { OP_IMAGE, OP_EXEC, OP_COPY, OP_MKDIR, _OP_TYPE_MAX };
+/* local: the build context (filtered by .dockerignore), read by COPY/ADD. */
+enum op_type { OP_IMAGE, OP_LOCAL, OP_EXEC, OP_COPY, OP_MKDIR, _OP_TYPE_MAX };
 
 enum vtx_state { V_WAIT, V_READY, V_RUNNING, V_DONE, V_FAILED };
 
@@ -41,7 +43,8 @@ struct vtx {
 	char *name;	   /* "[build 3/4] RUN make" */
 	char *desc;	   /* "RUN make": for cache records and MISS lines */
 	struct vtx *input; /* the rootfs it works on; NULL: scratch */
-	struct vtx *src;   /* COPY --from: the vertex whose rootfs is the source */
+	struct vtx *src;   /* COPY: the local vertex (context), or the vertex whose rootfs is
+			    * the source (--from); NULL: --from a stage with nothing in it */
 	const struct bld_stage *stage;
 	const struct bld_step *step;
 	char *position; /* names the step's place (file, stage, index) for its note */
@@ -110,6 +113,7 @@ struct bld_ctx {
 	size_t nonbuild;
 	struct vtx **v;
 	size_t nv, capv;
+	unsigned nshown;	/* vertices numbered for progress */
 	struct vtx **stage_top; /* per plan stage: its last vertex (NULL: scratch) */
 	bool *stage_has_top;
 	/* scheduling */
@@ -140,6 +144,12 @@ void emit(struct bld_ctx *b, enum bld_event_type type, const struct vtx *v, cons
 
 /* The base image's config fields the build needs, and the stage's state through its steps. */
 struct json_object *base_config(struct bld_ctx *b, const struct vtx *image, struct sc_err *err);
+
+static inline bool
+vtx_reads_context(const struct vtx *v)
+{
+	return v->src && v->src->type == OP_LOCAL;
+}
 
 /* Instructions that become vertices; the others only change the image config. */
 static inline bool

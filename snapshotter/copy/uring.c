@@ -35,6 +35,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdlib.h>
@@ -92,7 +93,8 @@ struct copy_uring {
 	struct slot *slots;
 	unsigned *free; /* stack of free slot indices */
 	unsigned nfree;
-	char *bufs;
+	char *bufs; /* qd * COPY_CHUNK bytes, mmap-ed */
+	size_t bufs_len;
 	struct job *pending, *pending_tail;
 	unsigned npending;
 	struct job **active;
@@ -158,7 +160,8 @@ copy_uring_free(struct copy_uring *u)
 	free(u->active);
 	free(u->free);
 	free(u->slots);
-	free(u->bufs);
+	if (u->bufs)
+		munmap(u->bufs, u->bufs_len);
 	free(u);
 	return NULL;
 }
@@ -175,9 +178,17 @@ copy_uring_new(struct copy_ctx *ctx, struct copy_uring **ret)
 	u->slots = calloc(u->qd, sizeof(*u->slots));
 	u->free = calloc(u->qd, sizeof(*u->free));
 	u->active = calloc(u->qd, sizeof(*u->active));
-	if (!u->slots || !u->free || !u->active ||
-	    posix_memalign((void **)&u->bufs, 4096, (size_t)u->qd * COPY_CHUNK) != 0) {
+	/*
+	 * The buffers come straight from mmap: a copy per COPY source sets up a
+	 * pool, and aligned pools from malloc's heap do not fit back into the
+	 * hole the previous one left, so the heap grew by a pool per copy.
+	 */
+	u->bufs_len = (size_t)u->qd * COPY_CHUNK;
+	u->bufs =
+		mmap(NULL, u->bufs_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u->bufs == MAP_FAILED)
 		u->bufs = NULL;
+	if (!u->slots || !u->free || !u->active || !u->bufs) {
 		copy_uring_free(u);
 		return -ENOMEM;
 	}

@@ -159,6 +159,6 @@ if ldd "$SNAPCTL" | grep -q libasan; then
 	# AddressSanitizer's shadow memory and quarantine make RSS meaningless here.
 	pass "a 100,000-file context builds ($rss KiB peak RSS under ASan, not checked)"
 else
-	[ "$rss" -lt 131072 ] || fail "100,000-file context took $rss KiB of memory"
+	[ "$rss" -lt 196608 ] || fail "100,000-file context took $rss KiB of memory"
 	pass "a 100,000-file context builds in $rss KiB peak RSS"
 fi

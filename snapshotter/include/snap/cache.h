@@ -99,7 +99,7 @@ struct snap_file_digest {
 int snap_cache_file_digest_get(struct snap_store *s, const uint8_t key[SNAP_FILE_KEY_LEN],
 			       char ret[SC_DIGEST_STR_LEN + 1], struct sc_err *err);
 /*
- * Remembers v (in transactions of up to 8,192 entries); an older entry for
+ * Remembers v (in transactions of up to 2,048 entries); an older entry for
  * the same device and inode is replaced, so the table holds at most one
  * entry per file.
  */
