@@ -106,9 +106,6 @@ int snap_cache_file_digest_get(struct snap_store *s, const uint8_t key[SNAP_FILE
 int snap_cache_file_digests_put(struct snap_store *s, const struct snap_file_digest *v, size_t n,
 				struct sc_err *err);
 
-/* Notes. get: -ENOENT when absent; *ret is a heap copy (NUL-terminated). put: -EFBIG over the
- * limit. */
+/* A note written with a record; -ENOENT when absent. *ret is a heap copy (NUL-terminated). */
 int snap_cache_note_get(struct snap_store *s, const char *name, char **ret, size_t *ret_len,
-			struct sc_err *err);
-int snap_cache_note_put(struct snap_store *s, const char *name, const void *data, size_t len,
 			struct sc_err *err);
