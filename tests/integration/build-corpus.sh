@@ -1,6 +1,6 @@
 #!/bin/bash
-# The build corpus (tests/data/build/*): each case is built FROM scratch or
-# the offline busybox image, with every export at once; the type=local
+# The build corpus (tests/data/build/*), on the driver named by $1 (default:
+# automatic): each case is built FROM scratch or the offline busybox image, with every export at once; the type=local
 # export is checked entry by entry (type, mode, owner, content, link
 # target), the config by the case's assertions, the OCI and docker exports
 # by skopeo, and umoci's unpack of the OCI export must give the same tree
@@ -11,6 +11,11 @@ command -v skopeo >/dev/null || fail "skopeo missing (scripts/setup.sh installs 
 command -v umoci >/dev/null || fail "umoci missing (scripts/setup.sh installs it)"
 CORPUS=$(cd "$SNAPCTL_TESTS_LIB/../data/build" && pwd)
 STORE="$TEST_TMP/store"
+# An argument names the snapshot driver (default: the store's automatic choice, overlay here).
+DRIVER=${1:-}
+if [ -n "$DRIVER" ]; then
+	snap() { "$SNAPCTL" --root "$STORE" --driver "$DRIVER" "$@"; }
+fi
 import_busybox busybox:latest
 
 tree_list() {
@@ -92,4 +97,8 @@ done
 [ "$ncases" -ge 11 ] || fail "only $ncases corpus cases ran"
 check_store_consistent
 snap check >/dev/null || fail "check after the corpus: $(snap check)"
-pass "$ncases cases; store consistent"
+if [ "$DRIVER" = native ]; then
+	# overlay snapshots have a work/ folder beside fs/; native ones never do
+	! ls -d "$STORE"/snapshots/*/work >/dev/null 2>&1 || fail "the store is not on the native driver"
+fi
+pass "$ncases cases on ${DRIVER:-the default} driver; store consistent"
