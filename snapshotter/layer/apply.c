@@ -61,6 +61,16 @@
  */
 #define META_XATTR_MAX (256u << 10)
 
+int
+layer_archive_error(struct archive *a, int code, const char *what, struct sc_err *err)
+{
+	int e = archive_errno(a);
+	const char *msg = archive_error_string(a);
+	if (code == 0)
+		code = e > 0 ? -e : -EBADMSG;
+	return sc_err_set(err, code, "%s: %s", what, msg ? msg : sc_strerror(code));
+}
+
 static int
 openat2_beneath(int dirfd, const char *path, int flags, mode_t mode)
 {

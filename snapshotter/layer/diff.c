@@ -1,7 +1,7 @@
 /*
  * Layer diff: walks a tree (and, for the native driver, its parent's tree
- * beside it) in sorted order and writes the changes as a tar through
- * libarchive into the compressing writer.
+ * beside it) in sorted order and writes the changes as a tar (tar-write.c)
+ * into the compressing writer.
  *
  * Three readings of the same walk:
  *  - full:    every entry of dir (a rootfs tar, or a first layer);
@@ -18,7 +18,6 @@
  * path written.
  */
 #include <assert.h>
-#include "archive-lib.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,16 +44,6 @@
 #define OVL_OPAQUE	     "trusted.overlay.opaque"
 #define XATTR_LIST_MAX_BYTES 65536
 #define MAX_DEPTH	     1024 /* folders nested in a layer */
-
-int
-layer_archive_error(struct archive *a, int code, const char *what, struct sc_err *err)
-{
-	int e = archive_errno(a);
-	const char *msg = archive_error_string(a);
-	if (code == 0)
-		code = e > 0 ? -e : -EBADMSG;
-	return sc_err_set(err, code, "%s: %s", what, msg ? msg : sc_strerror(code));
-}
 
 void
 snap_layer_diff_opts_init(struct snap_layer_diff_opts *opts)
@@ -157,42 +146,27 @@ struct pending_dir {
 	bool written;
 };
 
+#define XATTRS_MAX 256 /* xattrs on one entry */
+
 struct walker {
 	enum walk_mode mode;
 	const struct snap_layer_diff_opts *opts;
-	struct archive *a;
-	struct archive_entry *e;
+	struct tar_writer *t;
+	struct tar_entry cur; /* the entry being written */
 	struct layer_zout *z;
 	struct sc_err *err;
-	int cb_error; /* first failure inside the write callback */
 	uint8_t *buf;
 	char path[SNAP_LAYER_PATH_MAX + NAME_MAX + 2];
 	struct pending_dir stack[MAX_DEPTH + 1];
 	size_t depth;
 	struct links links;
 	uint64_t entries;
+	/* the current entry's xattrs: names in xnames, values one after another in xvals */
+	char xnames[XATTR_LIST_MAX_BYTES];
+	struct tar_xattr xa[XATTRS_MAX];
+	size_t xoff[XATTRS_MAX];
+	struct sc_buf xvals;
 };
-
-static la_ssize_t
-archive_write_cb(struct archive *a, void *arg, const void *buf, size_t len)
-{
-	struct walker *w = arg;
-	int r = layer_zout_write(w->z, buf, len, w->err);
-	if (r < 0) {
-		w->cb_error = r;
-		archive_set_error(a, -r, "%s", sc_err_msg(w->err));
-		return -1;
-	}
-	return (la_ssize_t)len;
-}
-
-static int
-archive_fail(struct walker *w, const char *what)
-{
-	if (w->cb_error)
-		return w->cb_error;
-	return layer_archive_error(w->a, 0, what, w->err);
-}
 
 static time_t
 clamp_time(const struct walker *w, time_t t)
@@ -208,20 +182,19 @@ xattr_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Adds fd's xattrs (sorted, never trusted.overlay.*) to the entry. */
+/* Adds fd's xattrs (sorted, never trusted.overlay.*) to the current entry. */
 static int
 add_xattrs(struct walker *w, int fd, const char *path)
 {
-	char list[XATTR_LIST_MAX_BYTES];
-	ssize_t n = flistxattr(fd, list, sizeof(list));
+	ssize_t n = flistxattr(fd, w->xnames, sizeof(w->xnames));
 	if (n < 0) {
 		if (errno == ENOTSUP || errno == EOPNOTSUPP)
 			return 0;
 		return sc_err_setsys(w->err, -errno, "cannot list xattrs of '%s'", path);
 	}
-	const char *names[256];
+	const char *names[XATTRS_MAX];
 	size_t nn = 0;
-	for (char *p = list; p < list + n; p += strlen(p) + 1) {
+	for (char *p = w->xnames; p < w->xnames + n; p += strlen(p) + 1) {
 		if (strncmp(p, OVL_XATTR, strlen(OVL_XATTR)) == 0)
 			continue;
 		if (nn == ARRAY_SIZE(names))
@@ -230,14 +203,23 @@ add_xattrs(struct walker *w, int fd, const char *path)
 		names[nn++] = p;
 	}
 	qsort(names, nn, sizeof(names[0]), xattr_cmp);
+	w->xvals.len = 0;
 	for (size_t i = 0; i < nn; i++) {
 		char val[XATTR_SIZE_MAX];
 		ssize_t vl = fgetxattr(fd, names[i], val, sizeof(val));
 		if (vl < 0)
 			return sc_err_setsys(w->err, -errno, "cannot read xattr '%s' of '%s'",
 					     names[i], path);
-		archive_entry_xattr_add_entry(w->e, names[i], val, (size_t)vl);
+		w->xoff[i] = w->xvals.len;
+		if (sc_buf_put(&w->xvals, val, (size_t)vl) < 0)
+			return sc_err_set(w->err, -ENOMEM, "out of memory");
+		w->xa[i] = (struct tar_xattr){.name = names[i], .len = (size_t)vl};
 	}
+	/* the values' buffer may have moved while it grew: point at it only now */
+	for (size_t i = 0; i < nn; i++)
+		w->xa[i].value = w->xvals.data + w->xoff[i];
+	w->cur.xattrs = w->xa;
+	w->cur.nxattrs = nn;
 	return 0;
 }
 
@@ -245,19 +227,21 @@ add_xattrs(struct walker *w, int fd, const char *path)
 static void
 entry_base(struct walker *w, const char *path, const struct stat *st)
 {
-	archive_entry_clear(w->e);
-	archive_entry_set_pathname(w->e, path);
-	archive_entry_set_mode(w->e, st->st_mode);
-	archive_entry_set_uid(w->e, st->st_uid);
-	archive_entry_set_gid(w->e, st->st_gid);
-	archive_entry_set_mtime(w->e, clamp_time(w, st->st_mtim.tv_sec), 0);
+	w->cur = (struct tar_entry){
+		.path = path,
+		.mode = st->st_mode,
+		.uid = st->st_uid,
+		.gid = st->st_gid,
+		.mtime = clamp_time(w, st->st_mtim.tv_sec),
+	};
 }
 
 static int
 write_header(struct walker *w, const char *path)
 {
-	if (archive_write_header(w->a, w->e) != ARCHIVE_OK)
-		return archive_fail(w, path);
+	int r = tar_write_header(w->t, &w->cur, w->err);
+	if (r < 0)
+		return sc_err_prefix(w->err, r, "'%s'", path);
 	w->entries++;
 	return 0;
 }
@@ -330,8 +314,8 @@ write_file(struct walker *w, int dfd, const char *name, const struct stat *st)
 	if (S_ISREG(st->st_mode) && st->st_nlink > 1) {
 		struct link_slot *s = links_find(&w->links, st->st_dev, st->st_ino);
 		if (s && s->path) {
-			archive_entry_set_hardlink(w->e, s->path);
-			archive_entry_set_size(w->e, 0);
+			w->cur.link = s->path;
+			w->cur.hardlink = true;
 			return write_header(w, path);
 		}
 		if (links_add(&w->links, st->st_dev, st->st_ino, path) < 0)
@@ -343,12 +327,12 @@ write_file(struct walker *w, int dfd, const char *name, const struct stat *st)
 		if (n < 0)
 			return sc_err_setsys(w->err, -errno, "cannot read symlink '%s'", path);
 		target[n] = '\0';
-		archive_entry_set_symlink(w->e, target);
+		w->cur.link = target;
 		return write_header(w, path);
 	}
 	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
-		archive_entry_set_rdevmajor(w->e, major(st->st_rdev));
-		archive_entry_set_rdevminor(w->e, minor(st->st_rdev));
+		w->cur.devmajor = major(st->st_rdev);
+		w->cur.devminor = minor(st->st_rdev);
 		return write_header(w, path);
 	}
 	if (S_ISFIFO(st->st_mode))
@@ -358,7 +342,7 @@ write_file(struct walker *w, int dfd, const char *name, const struct stat *st)
 	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return sc_err_setsys(w->err, -errno, "cannot open '%s'", path);
-	archive_entry_set_size(w->e, st->st_size);
+	w->cur.size = (uint64_t)st->st_size;
 	r = add_xattrs(w, fd, path);
 	if (r < 0)
 		return r;
@@ -373,8 +357,9 @@ write_file(struct walker *w, int dfd, const char *name, const struct stat *st)
 			return sc_err_setsys(w->err, -errno, "cannot read '%s'", path);
 		if (n == 0)
 			return sc_err_set(w->err, -EIO, "'%s' shrank while it was read", path);
-		if (archive_write_data(w->a, w->buf, (size_t)n) != n)
-			return archive_fail(w, path);
+		r = tar_write_data(w->t, w->buf, (size_t)n, w->err);
+		if (r < 0)
+			return r;
 		left -= (uint64_t)n;
 	}
 	return 0;
@@ -647,9 +632,6 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 		snap_layer_diff_opts_init(&defaults);
 		opts = &defaults;
 	}
-	int lr = snap_archive_load(err);
-	if (lr < 0)
-		return lr;
 	struct walker *w = calloc(1, sizeof(*w));
 	if (!w)
 		return sc_err_set(err, -ENOMEM, "out of memory");
@@ -669,18 +651,8 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 	if (r >= 0)
 		r = layer_zout_new(opts->compression, opts->level, sink, sink_arg, &w->z, err);
 	w->buf = malloc(LAYER_BUF_SIZE);
-	w->a = archive_write_new();
-	w->e = archive_entry_new();
-	if (r >= 0 && (!w->buf || !w->a || !w->e))
+	if (r >= 0 && (!w->buf || tar_writer_new(w->z, &w->t) < 0))
 		r = sc_err_set(err, -ENOMEM, "out of memory");
-	if (r >= 0) {
-		archive_write_set_format_pax_restricted(w->a);
-		archive_write_set_format_option(w->a, "pax", "xattrheader", "SCHILY");
-		archive_write_set_bytes_per_block(w->a, 64 * 1024);
-		archive_write_set_bytes_in_last_block(w->a, 1);
-		if (archive_write_open(w->a, w, NULL, archive_write_cb, NULL) != ARCHIVE_OK)
-			r = archive_fail(w, "cannot start tar");
-	}
 	if (r >= 0) {
 		struct stat st;
 		if (fstat(dfd, &st) < 0)
@@ -689,8 +661,8 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 	}
 	if (r >= 0)
 		r = walk_dir(w, dfd, pdfd);
-	if (r >= 0 && archive_write_close(w->a) != ARCHIVE_OK)
-		r = archive_fail(w, "cannot end tar");
+	if (r >= 0)
+		r = tar_write_end(w->t, err);
 	if (r >= 0) {
 		struct snap_layer_desc d = {.entries = w->entries};
 		r = layer_zout_finish(w->z, d.diff_id, d.digest, &d.tar_size, &d.size, err);
@@ -699,10 +671,8 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 		if (r >= 0 && ret)
 			*ret = d;
 	}
-	if (w->a)
-		archive_write_free(w->a);
-	if (w->e)
-		archive_entry_free(w->e);
+	tar_writer_free(w->t);
+	sc_buf_free(&w->xvals);
 	layer_zout_free(w->z);
 	links_clear(&w->links);
 	free(w->buf);

@@ -50,6 +50,40 @@ ssize_t layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err
 int layer_zin_finish(struct layer_zin *z, char diff_id[SC_DIGEST_STR_LEN + 1], struct sc_err *err);
 struct layer_zin *layer_zin_free(struct layer_zin *z);
 
+/*
+ * The tar framing of layers (tar-write.c): POSIX pax, written into a
+ * compressing writer. Entries are written in order: a header, then exactly
+ * the entry's size in data (regular files only), then the next.
+ */
+struct tar_xattr {
+	const char *name;
+	const void *value;
+	size_t len;
+};
+
+struct tar_entry {
+	const char *path; /* relative, without a leading '/' */
+	mode_t mode;	  /* type and permission bits */
+	uint64_t uid, gid;
+	int64_t mtime;	  /* seconds */
+	uint64_t size;	  /* regular files */
+	const char *link; /* symlink target, or the path a hard link points at */
+	bool hardlink;
+	unsigned devmajor, devminor;
+	const struct tar_xattr *xattrs;
+	size_t nxattrs;
+};
+
+struct tar_writer;
+int tar_writer_new(struct layer_zout *z, struct tar_writer **ret);
+struct tar_writer *tar_writer_free(struct tar_writer *t);
+/* Errors: -EINVAL the last entry's data was short, -ENOMEM, and the compressing writer's. */
+int tar_write_header(struct tar_writer *t, const struct tar_entry *e, struct sc_err *err);
+/* Errors: -EINVAL more data than the entry's size, and the compressing writer's. */
+int tar_write_data(struct tar_writer *t, const void *data, size_t len, struct sc_err *err);
+/* The two zero blocks that end an archive, and whatever is still buffered. */
+int tar_write_end(struct tar_writer *t, struct sc_err *err);
+
 /* libarchive error -> -errno with the message recorded in err. */
 struct archive;
 int layer_archive_error(struct archive *a, int code, const char *what, struct sc_err *err);

@@ -3,8 +3,9 @@
  * tar (diff), and a layer tar turned back into a snapshot (apply).
  *
  * diff walks the snapshot (overlay: its upper directory; native: its tree
- * compared with its parent's) in sorted order and frames the entries with
- * libarchive (pax where a name, size or xattr needs it). The tar stream is
+ * compared with its parent's) in sorted order and frames the entries as a
+ * POSIX pax tar itself (pax headers where a name, size, id or xattr needs
+ * them; libarchive is only used to read). The tar stream is
  * hashed (diff id), compressed and hashed again (digest) in one pass, and
  * the compressed bytes go straight into the content store: nothing is read
  * twice. Overlay whiteouts (char device 0/0) become ".wh.NAME", opaque
