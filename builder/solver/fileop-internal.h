@@ -93,6 +93,8 @@ int fo_glob_match(const char *pattern, const char *name);
  * when it knows (st_dev, st_ino, size, mtime, ctime), else read through
  * buf (FO_READ_BUF bytes) and remembered. hc may be NULL.
  */
+/* True when hc (or the store behind it) already knows the file's digest. */
+bool fo_file_known(struct bld_hash_cache *hc, const struct stat *st);
 int fo_file_digest(struct bld_hash_cache *hc, int dirfd, const char *name, const struct stat *st,
 		   uint8_t *buf, char ret[SC_DIGEST_STR_LEN + 1], struct sc_err *err);
 

@@ -204,6 +204,23 @@ bld_hash_cache_each_new(struct bld_hash_cache *hc, bld_hash_each_fn fn, void *ar
 	return r;
 }
 
+bool
+fo_file_known(struct bld_hash_cache *hc, const struct stat *st)
+{
+	if (!hc)
+		return false;
+	struct hc_key k = key_of(st);
+	char d[SC_DIGEST_STR_LEN + 1];
+	if (cache_get(hc, &k, d))
+		return true;
+	uint8_t key[BLD_FILE_KEY_LEN];
+	key_bytes(&k, key);
+	if (!hc->lookup || !hc->lookup(hc->lookup_arg, key, d))
+		return false;
+	cache_put(hc, &k, d, false);
+	return true;
+}
+
 int
 fo_file_digest(struct bld_hash_cache *hc, int dirfd, const char *name, const struct stat *st,
 	       uint8_t *buf, char ret[SC_DIGEST_STR_LEN + 1], struct sc_err *err)
