@@ -95,7 +95,7 @@ echo "The same build again: every step comes from the cache."
 step build --progress plain -t demo/app:latest "$ctx"
 echo
 echo "Edit one file: the steps from its COPY on run again, and the MISS line says why."
-echo "the demo, edited" >"$ctx/src/name.txt"
+echo "the demo, edited at $(date +%H:%M:%S.%N)" >"$ctx/src/name.txt"
 step build --progress plain -t demo/app:latest -o "type=oci,dest=$bbdir/app.tar" "$ctx"
 ls -l "$bbdir/app.tar"
 step image ls

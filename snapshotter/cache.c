@@ -363,6 +363,35 @@ snap_cache_note_get(struct snap_store *s, const char *name, char **ret, size_t *
 	return r;
 }
 
+struct note_op {
+	struct sc_buf key;
+	const struct snap_cache_note *note;
+};
+
+static int
+note_write(struct snap_txn *t, void *arg)
+{
+	struct note_op *op = arg;
+	return snap_txn_put(t, SNAP_DB_CACHE, op->key.data, op->key.len, op->note->data,
+			    op->note->len, 0);
+}
+
+int
+snap_cache_note_put(struct snap_store *s, const struct snap_cache_note *note, struct sc_err *err)
+{
+	if (note->len > SNAP_CACHE_NOTE_MAX)
+		return sc_err_set(err, -EFBIG, "cache note '%s' is over %u bytes", note->name,
+				  SNAP_CACHE_NOTE_MAX);
+	struct note_op op = {.note = note};
+	if (note_key(&op.key, note->name) < 0 || op.key.len > 500) {
+		sc_buf_free(&op.key);
+		return sc_err_set(err, -ENAMETOOLONG, "cache note name too long");
+	}
+	int r = snap_meta_write(s->meta, note_write, &op, err);
+	sc_buf_free(&op.key);
+	return r;
+}
+
 #define FD_PREFIX     "fd:"
 #define FD_PREFIX_LEN 3
 #define FD_BATCH      2048

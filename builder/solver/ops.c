@@ -357,6 +357,31 @@ note_json(const struct vtx *v, const char *def_digest, const struct bld_copy_sel
 	return copy;
 }
 
+/*
+ * A hit at a position that has no note yet (the same steps built from
+ * another folder first): note it, so the next miss there can say why.
+ */
+static void
+note_if_missing(struct bld_ctx *b, const struct vtx *v, const char *def_digest,
+		const struct bld_copy_selection *sel)
+{
+	char name[128];
+	snprintf(name, sizeof(name), "pos:%s", v->position);
+	_cleanup_free_ char *old = NULL;
+	store_lock(b);
+	int r = snap_cache_note_get(b->s, name, &old, NULL, NULL);
+	store_unlock(b);
+	if (r != -ENOENT)
+		return;
+	_cleanup_free_ char *note = note_json(v, def_digest, sel);
+	if (!note)
+		return;
+	struct snap_cache_note n = {.name = name, .data = note, .len = strlen(note)};
+	store_lock(b);
+	snap_cache_note_put(b->s, &n, NULL);
+	store_unlock(b);
+}
+
 /* ---- the work ---- */
 
 struct exec_out {
@@ -656,8 +681,10 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 		if (h >= 0) {
 			r = take_hit(b, v, &rec, err);
 			snap_cache_record_clear(&rec);
-			if (r >= 0)
+			if (r >= 0) {
 				emit(b, BLD_EVENT_CACHED, v, NULL, 0, 0);
+				note_if_missing(b, v, def_digest, have_sel ? &sel : NULL);
+			}
 			goto out;
 		}
 		if (h != -ENOENT)

@@ -97,6 +97,17 @@ build "$TEST_TMP/b10.log" --build-arg VERSION=2 --no-cache
 [ "$(ran "$TEST_TMP/b10.log")" = "2 3 4 5 6 " ] || fail "--no-cache ran '$(ran "$TEST_TMP/b10.log")'"
 pass "--no-cache runs every step"
 
+# The same steps from another folder: all cache hits, and the first miss
+# there still says why (a hit notes its position when it has no note yet).
+cp -a "$CTX" "$TEST_TMP/ctx2"
+snap build --progress plain --build-arg VERSION=2 "$TEST_TMP/ctx2" >"$TEST_TMP/o1.log" 2>&1 || fail "build from a copy"
+[ -z "$(ran "$TEST_TMP/o1.log")" ] || fail "a copy of the context re-ran $(ran "$TEST_TMP/o1.log")"
+echo 'int other;' >"$TEST_TMP/ctx2/src/util.c"
+snap build --progress plain --build-arg VERSION=2 "$TEST_TMP/ctx2" >"$TEST_TMP/o2.log" 2>&1 || fail "edit in the copy"
+grep -E '^#3 MISS: COPY src/\*\.c /src/ — changed: src/util\.c$' "$TEST_TMP/o2.log" >/dev/null ||
+	fail "no MISS line in a folder first built from the cache: $(grep MISS "$TEST_TMP/o2.log")"
+pass "a context first built from the cache still explains its next miss"
+
 # --no-cache-filter STAGE re-runs that stage's steps only.
 M="$TEST_TMP/multi"
 mkdir -p "$M"

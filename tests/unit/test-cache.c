@@ -156,6 +156,12 @@ TEST(notes_are_written_with_their_record)
 	ASSERT_STREQ(got, "{\"x\":1}");
 	free(got);
 	ASSERT_ERRNO(snap_cache_note_get(s, "pos:none", &got, &len, &err), -ENOENT);
+	/* a note on its own */
+	struct snap_cache_note alone = {.name = "pos:none", .data = "{}", .len = 2};
+	ASSERT_OK(snap_cache_note_put(s, &alone, &err));
+	ASSERT_OK(snap_cache_note_get(s, "pos:none", &got, &len, &err));
+	ASSERT_STREQ(got, "{}");
+	free(got);
 	/* over the limit: refused, and the record is not written either */
 	char *big = calloc(1, SNAP_CACHE_NOTE_MAX + 2);
 	ASSERT_NOT_NULL(big);

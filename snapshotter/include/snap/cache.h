@@ -109,3 +109,6 @@ int snap_cache_file_digests_put(struct snap_store *s, const struct snap_file_dig
 /* A note written with a record; -ENOENT when absent. *ret is a heap copy (NUL-terminated). */
 int snap_cache_note_get(struct snap_store *s, const char *name, char **ret, size_t *ret_len,
 			struct sc_err *err);
+/* Writes a note on its own (a cache hit whose position has none yet). -EFBIG over the limit. */
+int snap_cache_note_put(struct snap_store *s, const struct snap_cache_note *note,
+			struct sc_err *err);
