@@ -259,11 +259,11 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 	size_t nbase = 0;
 	int r = 0;
 	if (image) {
-		top = base_config(b, image, err);
-		if (!top)
-			return sc_err_prefix(err, -EINVAL, "image '%s'", image->ref);
+		/* the base's config is the build's: the new one starts as a copy */
+		if (json_object_deep_copy(image->img->config, &top, NULL) != 0)
+			return sc_err_set(err, -ENOMEM, "out of memory");
 		store_lock(b);
-		r = snap_image_layers(b->s, &image->base, &layers, &nbase, err);
+		r = snap_image_layers(b->s, &image->img->info, &layers, &nbase, err);
 		store_unlock(b);
 		if (r < 0) {
 			json_object_put(top);
@@ -340,7 +340,9 @@ image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err *er
 		layers[nlayers].snapshot = strdup(vs[i]->snapshot);
 		nlayers++;
 	}
-	const char *top_snapshot = nvs ? vs[nvs - 1]->snapshot : image ? image->base.snapshot : "";
+	const char *top_snapshot = nvs	   ? vs[nvs - 1]->snapshot
+				   : image ? image->img->info.snapshot
+					   : "";
 	/* The top layer stands for the rootfs: point it at the final snapshot. */
 	if (nlayers && nvs) {
 		free(layers[nlayers - 1].snapshot);

@@ -373,16 +373,6 @@ digests_save(struct bld_ctx *b)
 	free(nd.v);
 }
 
-static void
-plan_cfgs_free(struct bld_ctx *b)
-{
-	for (size_t i = 0; i < b->nplan_cfgs; i++)
-		json_object_put(b->plan_cfgs[i]);
-	free(b->plan_cfgs);
-	b->plan_cfgs = NULL;
-	b->nplan_cfgs = 0;
-}
-
 static int64_t
 source_date_epoch(const struct bld_build_opts *o)
 {
@@ -404,7 +394,9 @@ ctx_free(struct bld_ctx *b)
 {
 	graph_free(b);
 	free(b->stage_top);
-	free(b->stage_has_top);
+	for (size_t i = 0; i < b->nimages; i++)
+		base_image_free(b->images[i]);
+	free(b->images);
 	bld_hash_cache_free(b->hc);
 	bld_ignore_free(b->ignore);
 	bld_plan_free(b->plan);
@@ -456,13 +448,10 @@ prepare(struct bld_ctx *b, struct sc_err *err)
 		.userdata = b,
 	};
 	r = bld_plan_new(b->df, &po, &b->plan, err);
-	plan_cfgs_free(b);
 	if (r >= 0 && b->nonbuild) {
 		r = splice_onbuild(b, err);
-		if (r > 0) {
+		if (r > 0)
 			r = bld_plan_new(b->df, &po, &b->plan, err);
-			plan_cfgs_free(b);
-		}
 	}
 	if (r < 0)
 		return r;
@@ -542,11 +531,6 @@ bld_build(struct snap_store *s, const struct bld_build_opts *opts, struct bld_bu
 	}
 	if (r >= 0)
 		r = image_assemble(&b, &ret->image, err);
-	if (r >= 0) {
-		ret->steps = (unsigned)b.nv;
-		for (size_t i = 0; i < b.nv; i++)
-			ret->cached += b.v[i]->cached && b.v[i]->type != OP_IMAGE;
-	}
 	if (leased)
 		end_lease(&b);
 	ctx_free(&b);

@@ -29,8 +29,8 @@
 /* What a stage hands to the stages built FROM it. */
 struct stage_state {
 	struct vtx *top;
-	struct vtx *root;	 /* the image at the bottom of the stage's chain, or NULL */
-	struct json_object *cfg; /* that image's "config" (owned by the image vertex's state) */
+	const struct base_image *img; /* the image at the bottom of the stage's chain, or NULL */
+	struct json_object *cfg;      /* its config's "config" object (owned by img) */
 	const char *const *shell;
 	size_t nshell;
 	bool workdir_set;
@@ -47,7 +47,6 @@ vtx_free(struct vtx *v)
 	free(v->position);
 	sc_buf_free(&v->def);
 	free(v->ref);
-	snap_image_info_clear(&v->base);
 	for (size_t i = 0; i < v->argc; i++)
 		free(v->argv[i]);
 	free(v->argv);
@@ -214,26 +213,114 @@ image_lookup(struct bld_ctx *b, const char *ref, struct snap_image_info *ret)
 	return r;
 }
 
+static const char **json_strv(struct json_object *obj, const char *key, size_t *ret_n);
+
+/* Reads and splits what the build uses of a found image's config. */
+static int
+base_image_load(struct bld_ctx *b, struct base_image *img, struct sc_err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	store_lock(b);
+	int r = snap_content_read_all(b->s, img->info.config, SNAP_IMAGE_CONFIG_MAX, &buf, &len,
+				      err);
+	store_unlock(b);
+	if (r < 0)
+		return sc_err_prefix(err, r, "image '%s'", img->ref);
+	struct json_tokener *tok = json_tokener_new();
+	img->config = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
+	if (tok)
+		json_tokener_free(tok);
+	if (!img->config || !json_object_is_type(img->config, json_type_object))
+		return sc_err_set(err, -EINVAL, "image '%s': its config is not a JSON object",
+				  img->ref);
+	json_object_object_get_ex(img->config, "config", &img->cfg);
+	size_t n = 0;
+	_cleanup_free_ const char **env = json_strv(img->cfg, "Env", &n);
+	img->env = calloc(n + 1, sizeof(*img->env));
+	if (!img->env)
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(env[i], '=');
+		if (!eq || eq == env[i])
+			continue;
+		/* the keys are new strings, the values point into the config */
+		char *key = strndup(env[i], (size_t)(eq - env[i]));
+		if (!key)
+			return sc_err_set(err, -ENOMEM, "out of memory");
+		img->env[img->nenv++] = (struct bld_kv){.key = key, .value = eq + 1};
+	}
+	img->shell = json_strv(img->cfg, "Shell", &img->nshell);
+	return 0;
+}
+
+int
+base_image_get(struct bld_ctx *b, const char *ref, const struct base_image **ret,
+	       struct sc_err *err)
+{
+	for (size_t i = 0; i < b->nimages; i++) {
+		if (strcmp(b->images[i]->ref, ref) != 0)
+			continue;
+		*ret = b->images[i];
+		return b->images[i]->config ? 0 : -ENOENT;
+	}
+	struct base_image **p = realloc(b->images, (b->nimages + 1) * sizeof(*p));
+	if (!p)
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	b->images = p;
+	struct base_image *img = calloc(1, sizeof(*img));
+	if (!img || !(img->ref = strdup(ref))) {
+		free(img);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	b->images[b->nimages++] = img;
+	*ret = img;
+	int r = image_lookup(b, ref, &img->info);
+	if (r == -ENOENT)
+		return r; /* remembered as missing: no config */
+	if (r < 0)
+		return sc_err_setsys(err, r, "image '%s'", ref);
+	r = base_image_load(b, img, err);
+	if (r < 0 && img->config) {
+		json_object_put(img->config);
+		img->config = NULL;
+	}
+	return r;
+}
+
+void
+base_image_free(struct base_image *img)
+{
+	if (!img)
+		return;
+	free(img->ref);
+	snap_image_info_clear(&img->info);
+	for (size_t i = 0; i < img->nenv; i++)
+		free((char *)img->env[i].key);
+	free(img->env);
+	free(img->shell);
+	json_object_put(img->config);
+	free(img);
+}
+
 /* The image vertex for ref, looked up in the store now (a missing image fails the build early). */
 static int
 image_vertex(struct bld_ctx *b, const char *ref, unsigned line, struct vtx **ret,
 	     struct sc_err *err)
 {
-	struct vtx *v = vtx_new(OP_IMAGE);
-	if (!v)
-		return sc_err_set(err, -ENOMEM, "out of memory");
-	int r = image_lookup(b, ref, &v->base);
-	if (r == -ENOENT) {
-		vtx_free(v);
+	const struct base_image *img = NULL;
+	int r = base_image_get(b, ref, &img, err);
+	if (r == -ENOENT)
 		return sc_err_set(err, -ENOENT,
 				  "%s:%u: image '%s' is not in the store; add it with 'snapctl "
 				  "image import' (snapctl does not pull from registries yet)",
 				  b->dockerfile, line, ref);
-	}
-	if (r < 0) {
-		vtx_free(v);
-		return sc_err_setsys(err, r, "image '%s'", ref);
-	}
+	if (r < 0)
+		return sc_err_prefix(err, r, "%s:%u", b->dockerfile, line);
+	struct vtx *v = vtx_new(OP_IMAGE);
+	if (!v)
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	v->img = img;
 	v->ref = strdup(ref);
 	char name[600];
 	snprintf(name, sizeof(name), "[internal] image %s", ref);
@@ -241,7 +328,7 @@ image_vertex(struct bld_ctx *b, const char *ref, unsigned line, struct vtx **ret
 	v->desc = strdup(name + 11);
 	r = v->ref && v->name && v->desc ? common_def(b, v, "image") : -ENOMEM;
 	if (r >= 0)
-		r = def_str(&v->def, v->base.manifest);
+		r = def_str(&v->def, img->info.manifest);
 	if (r < 0) {
 		vtx_free(v);
 		return sc_err_set(err, -ENOMEM, "out of memory");
@@ -251,52 +338,7 @@ image_vertex(struct bld_ctx *b, const char *ref, unsigned line, struct vtx **ret
 	return r;
 }
 
-static void
-free_userdata(struct json_object *o, void *userdata)
-{
-	free(userdata);
-}
-
-/* A base image's ENV split into names and values, kept with its parsed config. */
-struct env_list {
-	size_t n;
-	struct bld_kv kv[];
-};
-
-static void
-env_list_free(struct json_object *o, void *userdata)
-{
-	struct env_list *l = userdata;
-	for (size_t i = 0; i < l->n; i++)
-		free((char *)l->kv[i].key);
-	free(l);
-}
-
 static const char *cfg_str(struct json_object *cfg, const char *key);
-static const char **json_strv(struct json_object *obj, const char *key, size_t *ret_n);
-
-struct json_object *
-base_config(struct bld_ctx *b, const struct vtx *image, struct sc_err *err)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-	store_lock(b);
-	int r = snap_content_read_all(b->s, image->base.config, SNAP_IMAGE_CONFIG_MAX, &buf, &len,
-				      err);
-	store_unlock(b);
-	if (r < 0)
-		return NULL;
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
-	if (tok)
-		json_tokener_free(tok);
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		sc_err_set(err, -EINVAL, "image '%s': its config is not a JSON object", image->ref);
-		return NULL;
-	}
-	return o;
-}
 
 /* Remembers the image's ONBUILD triggers (once per name) for build.c to splice in. */
 static int
@@ -342,46 +384,17 @@ plan_base_config(void *userdata, const char *image, const struct bld_kv **ret_en
 		 const char **ret_workdir, const char **ret_user, struct sc_err *err)
 {
 	struct bld_ctx *b = userdata;
-	struct vtx tmp = {.ref = (char *)image};
-	if (image_lookup(b, image, &tmp.base) < 0)
+	const struct base_image *img = NULL;
+	int r = base_image_get(b, image, &img, err);
+	if (r == -ENOENT)
 		return 0;
-	struct json_object *full = base_config(b, &tmp, err);
-	snap_image_info_clear(&tmp.base);
-	if (!full)
-		return -EINVAL;
-	struct json_object **p = realloc(b->plan_cfgs, (b->nplan_cfgs + 1) * sizeof(*p));
-	if (!p) {
-		json_object_put(full);
-		return sc_err_set(err, -ENOMEM, "out of memory");
-	}
-	b->plan_cfgs = p;
-	p[b->nplan_cfgs++] = full;
-	struct json_object *cfg = NULL, *env = NULL;
-	json_object_object_get_ex(full, "config", &cfg);
-	if (cfg && json_object_object_get_ex(cfg, "Env", &env) &&
-	    json_object_is_type(env, json_type_array)) {
-		size_t n = json_object_array_length(env);
-		struct env_list *l = calloc(1, sizeof(*l) + (n + 1) * sizeof(l->kv[0]));
-		if (!l)
-			return sc_err_set(err, -ENOMEM, "out of memory");
-		/* the keys are new strings, the values point into the config: both go with it */
-		json_object_set_userdata(full, l, env_list_free);
-		for (size_t i = 0; i < n; i++) {
-			const char *e = json_object_get_string(json_object_array_get_idx(env, i));
-			const char *eq = e ? strchr(e, '=') : NULL;
-			if (!eq || eq == e)
-				continue;
-			char *key = strndup(e, (size_t)(eq - e));
-			if (!key)
-				return sc_err_set(err, -ENOMEM, "out of memory");
-			l->kv[l->n++] = (struct bld_kv){.key = key, .value = eq + 1};
-		}
-		*ret_env = l->kv;
-		*ret_nenv = l->n;
-	}
-	*ret_workdir = cfg_str(cfg, "WorkingDir");
-	*ret_user = cfg_str(cfg, "User");
-	return onbuild_record(b, image, cfg, err);
+	if (r < 0)
+		return r;
+	*ret_env = img->env;
+	*ret_nenv = img->nenv;
+	*ret_workdir = cfg_str(img->cfg, "WorkingDir");
+	*ret_user = cfg_str(img->cfg, "User");
+	return onbuild_record(b, image, img->cfg, err);
 }
 
 /* A string array member of obj as a NULL-terminated vector pointing into obj. */
@@ -450,13 +463,15 @@ env_set(char ***env, size_t *n, const char *name, size_t nlen, const char *kv)
 static int
 run_env(struct vtx *v, const struct stage_state *st, const struct bld_step *step)
 {
-	size_t nbase = 0;
-	_cleanup_free_ const char **base = json_strv(st->cfg, "Env", &nbase);
 	int r = 0;
-	for (size_t i = 0; i < nbase && r >= 0; i++) {
-		const char *eq = strchr(base[i], '=');
-		if (eq)
-			r = env_set(&v->env, &v->nenv, base[i], (size_t)(eq - base[i]), base[i]);
+	for (size_t i = 0; st->img && i < st->img->nenv && r >= 0; i++) {
+		const struct bld_kv *kv = &st->img->env[i];
+		size_t len = strlen(kv->key) + strlen(kv->value) + 2;
+		_cleanup_free_ char *e = malloc(len);
+		if (!e)
+			return -ENOMEM;
+		snprintf(e, len, "%s=%s", kv->key, kv->value);
+		r = env_set(&v->env, &v->nenv, kv->key, strlen(kv->key), e);
 	}
 	for (size_t i = 0; i < step->nrun_env && r >= 0; i++) {
 		const struct bld_kv *kv = &step->run_env[i];
@@ -695,7 +710,7 @@ position(struct bld_ctx *b, struct vtx *v, unsigned stage, size_t step)
 
 static int
 stage_build(struct bld_ctx *b, struct stage_state *states, const struct bld_stage *stage,
-	    struct json_object **cfgs, size_t *ncfgs, struct sc_err *err)
+	    struct sc_err *err)
 {
 	struct stage_state *st = &states[stage->index];
 	unsigned line = stage->from->start_line;
@@ -712,26 +727,10 @@ stage_build(struct bld_ctx *b, struct stage_state *states, const struct bld_stag
 		r = image_vertex(b, stage->base, line, &st->top, err);
 		if (r < 0)
 			return r;
-		st->root = st->top;
-		struct json_object *full = base_config(b, st->top, err);
-		if (!full)
-			return sc_err_prefix(err, -EINVAL, "%s:%u", b->dockerfile, line);
-		cfgs[(*ncfgs)++] = full;
-		json_object_object_get_ex(full, "config", &st->cfg);
-		size_t n = 0;
-		const char **shell = json_strv(st->cfg, "Shell", &n);
-		if (shell) {
-			/* Freed with the configs: a json string holding the vector. */
-			struct json_object *holder = json_object_new_string("");
-			if (!holder) {
-				free(shell);
-				return sc_err_set(err, -ENOMEM, "out of memory");
-			}
-			json_object_set_userdata(holder, shell, free_userdata);
-			cfgs[(*ncfgs)++] = holder;
-			st->shell = shell;
-			st->nshell = n;
-		}
+		st->img = st->top->img;
+		st->cfg = st->img->cfg;
+		st->shell = st->img->shell;
+		st->nshell = st->img->nshell;
 	}
 	char label[64];
 	if (stage->name)
@@ -834,23 +833,12 @@ graph_build(struct bld_ctx *b, struct sc_err *err)
 {
 	const struct bld_plan *plan = b->plan;
 	struct stage_state *states = calloc(plan->nstages + 1, sizeof(*states));
-	/* base configs parsed for the stages, freed at the end (their strings are copied) */
-	struct json_object **cfgs = calloc(2 * plan->nstages + 2, sizeof(*cfgs));
-	size_t ncfgs = 0;
 	b->stage_top = calloc(plan->nstages + 1, sizeof(*b->stage_top));
-	b->stage_has_top = calloc(plan->nstages + 1, sizeof(bool));
-	int r = states && cfgs && b->stage_top && b->stage_has_top
-			? 0
-			: sc_err_set(err, -ENOMEM, "out of memory");
+	int r = states && b->stage_top ? 0 : sc_err_set(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < plan->norder && r >= 0; i++)
-		r = stage_build(b, states, &plan->stages[plan->order[i]], cfgs, &ncfgs, err);
-	for (size_t i = 0; r >= 0 && i < plan->nstages; i++) {
+		r = stage_build(b, states, &plan->stages[plan->order[i]], err);
+	for (size_t i = 0; r >= 0 && i < plan->nstages; i++)
 		b->stage_top[i] = states[i].top;
-		b->stage_has_top[i] = states[i].built;
-	}
-	for (size_t i = 0; cfgs && i < ncfgs; i++)
-		json_object_put(cfgs[i]);
-	free(cfgs);
 	free(states);
 	return r;
 }

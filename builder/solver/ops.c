@@ -615,14 +615,15 @@ run_image(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 {
 	/* Hold the image's manifest (and through it config and layers) and its snapshot. */
 	store_lock(b);
-	int r = snap_lease_add(b->s, b->lease, "blob", v->base.manifest, err);
-	if (r >= 0 && v->base.snapshot[0])
-		r = snap_lease_add(b->s, b->lease, "snapshot", v->base.snapshot, err);
+	const struct snap_image_info *info = &v->img->info;
+	int r = snap_lease_add(b->s, b->lease, "blob", info->manifest, err);
+	if (r >= 0 && info->snapshot[0])
+		r = snap_lease_add(b->s, b->lease, "snapshot", info->snapshot, err);
 	store_unlock(b);
 	if (r < 0)
 		return sc_err_prefix(err, r, "image '%s'", v->ref);
-	v->snapshot = strdup(v->base.snapshot);
-	const char *parts[] = {v->base.manifest};
+	v->snapshot = strdup(info->snapshot);
+	const char *parts[] = {info->manifest};
 	if (!v->snapshot || hash_parts(v->cache_key, &v->def, parts, 1) < 0)
 		return sc_err_set(err, -ENOMEM, "out of memory");
 	v->cached = true;

@@ -31,6 +31,7 @@
 #include "util.h"
 
 struct json_object;
+struct base_image;
 
 /* local: the build context (filtered by .dockerignore), read by COPY/ADD. */
 enum op_type { OP_IMAGE, OP_LOCAL, OP_EXEC, OP_COPY, OP_MKDIR, _OP_TYPE_MAX };
@@ -53,8 +54,8 @@ struct vtx {
 	char digest[SC_DIGEST_STR_LEN + 1];
 
 	/* OP_IMAGE */
-	char *ref;		     /* the image name, or NULL for scratch */
-	struct snap_image_info base; /* the image's record */
+	char *ref;		      /* the image name, or NULL for scratch */
+	const struct base_image *img; /* the image (owned by the build) */
 	/* OP_EXEC */
 	char **argv, **env;
 	size_t argc, nenv;
@@ -77,6 +78,18 @@ struct vtx {
 	bool cached;
 	uint64_t started;
 	uint64_t created; /* when the result was first made (the cache record's time), ns */
+};
+
+/* A base image named by a FROM or COPY --from, looked up and read once per build. */
+struct base_image {
+	char *ref; /* as the Dockerfile names it */
+	struct snap_image_info info;
+	struct json_object *config; /* the whole config document; NULL: not in the store */
+	struct json_object *cfg;    /* its "config" object, or NULL */
+	struct bld_kv *env;	    /* config.Env split at '=' (keys owned, values in config) */
+	size_t nenv;
+	const char **shell; /* config.Shell, pointing into config */
+	size_t nshell;
 };
 
 /* The ONBUILD triggers of a base image, run right after the FROM that names it. */
@@ -105,8 +118,8 @@ struct bld_ctx {
 	struct snap_layer_diff_opts diff;
 	atomic_bool stop; /* a step failed, or opts->cancel was set */
 
-	struct json_object **plan_cfgs; /* base configs the plan read (plan_base_config) */
-	size_t nplan_cfgs;
+	struct base_image **images; /* every base image the build named, once each */
+	size_t nimages;
 	char *df_text; /* the Dockerfile as read */
 	size_t df_len;
 	struct onbuild *onbuild; /* base images' ONBUILD triggers, by image name */
@@ -115,7 +128,6 @@ struct bld_ctx {
 	size_t nv, capv;
 	unsigned nshown;	/* vertices numbered for progress */
 	struct vtx **stage_top; /* per plan stage: its last vertex (NULL: scratch) */
-	bool *stage_has_top;
 	/* scheduling */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -142,8 +154,14 @@ int image_assemble(struct bld_ctx *b, struct snap_image_info *ret, struct sc_err
 void emit(struct bld_ctx *b, enum bld_event_type type, const struct vtx *v, const char *text,
 	  size_t len, int stream);
 
-/* The base image's config fields the build needs, and the stage's state through its steps. */
-struct json_object *base_config(struct bld_ctx *b, const struct vtx *image, struct sc_err *err);
+/*
+ * graph.c: the base image named ref, looked up and read on first use and
+ * kept for the build (*ret belongs to b). -ENOENT when it is not in the
+ * store (remembered too), -EINVAL a config that is not JSON.
+ */
+int base_image_get(struct bld_ctx *b, const char *ref, const struct base_image **ret,
+		   struct sc_err *err);
+void base_image_free(struct base_image *img);
 
 static inline bool
 vtx_reads_context(const struct vtx *v)

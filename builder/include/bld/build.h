@@ -115,7 +115,6 @@ struct bld_build_opts {
 
 struct bld_build_result {
 	struct snap_image_info image; /* name "" when no tag */
-	unsigned steps, cached;	      /* ops in the graph and how many were cache hits */
 };
 
 void bld_build_result_clear(struct bld_build_result *r);
