@@ -3,9 +3,18 @@
  * 4-9), zstd, or none, with the sha256 of both sides computed as the bytes
  * pass. Decompression detects the format from the magic bytes and fails on
  * a truncated or corrupt stream rather than returning what it had.
+ *
+ * The writer works in two threads once a layer outgrows one block: the
+ * caller's thread reads files, frames the tar and hashes it; a second
+ * thread compresses, hashes the compressed bytes and hands them to the
+ * sink. Blocks pass between them through a ring of ZOUT_BLOCKS buffers,
+ * so memory stays fixed and the caller waits when the compressor falls
+ * behind. A layer smaller than one block never starts the thread.
  */
 #include <errno.h>
 #include <isa-l/igzip_lib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +87,8 @@ foreign_compression(const uint8_t *p, size_t len)
 
 /* --- writer ------------------------------------------------------------- */
 
+#define ZOUT_BLOCKS 4
+
 struct layer_zout {
 	enum snap_compression c;
 	snap_layer_sink_fn sink;
@@ -89,13 +100,128 @@ struct layer_zout {
 	uint8_t *level_buf;
 	z_stream *zs;
 	ZSTD_CStream *zstd;
+
+	/* The ring: the caller fills block[fill]; block[next..] wait for the compressor. */
+	uint8_t *block[ZOUT_BLOCKS];
+	size_t block_len[ZOUT_BLOCKS];
+	unsigned fill;	 /* the caller's block */
+	unsigned next;	 /* the compressor's next block */
+	unsigned queued; /* blocks handed over and not yet compressed */
+	bool last;	 /* the block handed over last ends the stream */
+	bool quit;	 /* the caller gave up: stop */
+	bool failed;	 /* the compressor stopped on thread_err */
+	bool started, joined;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct sc_err thread_err;
 };
+
+static int zout_run(struct layer_zout *z, const void *data, size_t len, bool end,
+		    struct sc_err *err);
+
+/* Joins the compressing thread, if one runs; quit: stop it without finishing the stream. */
+static void
+zout_join(struct layer_zout *z, bool quit)
+{
+	if (!z->started || z->joined)
+		return;
+	if (quit) {
+		pthread_mutex_lock(&z->mu);
+		z->quit = true;
+		pthread_cond_broadcast(&z->cv);
+		pthread_mutex_unlock(&z->mu);
+	}
+	pthread_join(z->thread, NULL);
+	z->joined = true;
+}
+
+static void *
+zout_thread(void *arg)
+{
+	struct layer_zout *z = arg;
+	pthread_mutex_lock(&z->mu);
+	for (;;) {
+		while (z->queued == 0 && !z->quit)
+			pthread_cond_wait(&z->cv, &z->mu);
+		if (z->quit)
+			break;
+		unsigned i = z->next;
+		bool end = z->last && z->queued == 1;
+		pthread_mutex_unlock(&z->mu);
+		int r = zout_run(z, z->block[i], z->block_len[i], end, &z->thread_err);
+		pthread_mutex_lock(&z->mu);
+		z->next = (i + 1) % ZOUT_BLOCKS;
+		z->queued--;
+		pthread_cond_broadcast(&z->cv);
+		if (r < 0) {
+			z->failed = true;
+			break;
+		}
+		if (end)
+			break;
+	}
+	pthread_mutex_unlock(&z->mu);
+	return NULL;
+}
+
+/* The compressor's error, in the caller's err. */
+static int
+zout_thread_error(struct layer_zout *z, struct sc_err *err)
+{
+	return sc_err_set(err, z->thread_err.code ? z->thread_err.code : -EIO, "%s",
+			  z->thread_err.msg);
+}
+
+/*
+ * Hands the caller's block to the compressor (starting it on the first
+ * block) and waits for a free one; end: this block ends the stream.
+ */
+static int
+zout_hand_over(struct layer_zout *z, bool end, struct sc_err *err)
+{
+	if (!z->started) {
+		for (unsigned i = 1; i < ZOUT_BLOCKS; i++) {
+			z->block[i] = malloc(LAYER_BUF_SIZE);
+			if (!z->block[i])
+				return sc_err_set(err, -ENOMEM, "out of memory");
+		}
+		/* Signals stay with the caller's threads. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int r = pthread_create(&z->thread, NULL, zout_thread, z);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (r != 0)
+			return sc_err_set(err, -r, "cannot start the layer compressor: %s",
+					  strerror(r));
+		z->started = true;
+	}
+	pthread_mutex_lock(&z->mu);
+	z->last = end;
+	z->queued++;
+	pthread_cond_broadcast(&z->cv);
+	z->fill = (z->fill + 1) % ZOUT_BLOCKS;
+	while (z->queued == ZOUT_BLOCKS && !z->failed)
+		pthread_cond_wait(&z->cv, &z->mu);
+	bool failed = z->failed;
+	pthread_mutex_unlock(&z->mu);
+	if (failed)
+		return zout_thread_error(z, err);
+	z->block_len[z->fill] = 0;
+	return 0;
+}
 
 struct layer_zout *
 layer_zout_free(struct layer_zout *z)
 {
 	if (!z)
 		return NULL;
+	zout_join(z, true);
+	pthread_mutex_destroy(&z->mu);
+	pthread_cond_destroy(&z->cv);
+	for (unsigned i = 0; i < ZOUT_BLOCKS; i++)
+		free(z->block[i]);
 	sc_sha256_free(z->hu);
 	sc_sha256_free(z->hc);
 	free(z->buf);
@@ -115,7 +241,7 @@ zout_emit(struct layer_zout *z, size_t n, struct sc_err *err)
 {
 	if (n == 0)
 		return 0;
-	int r = sc_sha256_update(z->hc, z->buf, n);
+	int r = z->hc ? sc_sha256_update(z->hc, z->buf, n) : 0;
 	if (r < 0)
 		return sc_err_set(err, r, "cannot hash layer");
 	z->out += n;
@@ -123,8 +249,8 @@ zout_emit(struct layer_zout *z, size_t n, struct sc_err *err)
 }
 
 int
-layer_zout_new(enum snap_compression c, int level, snap_layer_sink_fn sink, void *sink_arg,
-	       struct layer_zout **ret, struct sc_err *err)
+layer_zout_new(enum snap_compression c, int level, unsigned hash, snap_layer_sink_fn sink,
+	       void *sink_arg, struct layer_zout **ret, struct sc_err *err)
 {
 	struct layer_zout *z = calloc(1, sizeof(*z));
 	if (!z)
@@ -132,11 +258,16 @@ layer_zout_new(enum snap_compression c, int level, snap_layer_sink_fn sink, void
 	z->c = c;
 	z->sink = sink;
 	z->sink_arg = sink_arg;
-	int r = sc_sha256_new(&z->hu);
-	if (r >= 0)
+	pthread_mutex_init(&z->mu, NULL);
+	pthread_cond_init(&z->cv, NULL);
+	int r = 0;
+	if (hash & LAYER_HASH_TAR)
+		r = sc_sha256_new(&z->hu);
+	if (r >= 0 && (hash & LAYER_HASH_OUT))
 		r = sc_sha256_new(&z->hc);
 	z->buf = malloc(LAYER_BUF_SIZE);
-	if (r < 0 || !z->buf) {
+	z->block[0] = malloc(LAYER_BUF_SIZE);
+	if (r < 0 || !z->buf || !z->block[0]) {
 		layer_zout_free(z);
 		return sc_err_set(err, -ENOMEM, "out of memory");
 	}
@@ -206,7 +337,7 @@ zout_run(struct layer_zout *z, const void *data, size_t len, bool end, struct sc
 	case SNAP_COMPRESSION_NONE:
 		if (len == 0)
 			return 0;
-		r = sc_sha256_update(z->hc, data, len);
+		r = z->hc ? sc_sha256_update(z->hc, data, len) : 0;
 		if (r < 0)
 			return sc_err_set(err, r, "cannot hash layer");
 		z->out += len;
@@ -268,11 +399,25 @@ layer_zout_write(struct layer_zout *z, const void *data, size_t len, struct sc_e
 {
 	if (len == 0)
 		return 0;
-	int r = sc_sha256_update(z->hu, data, len);
+	int r = z->hu ? sc_sha256_update(z->hu, data, len) : 0;
 	if (r < 0)
 		return sc_err_set(err, r, "cannot hash layer");
 	z->in += len;
-	return zout_run(z, data, len, false, err);
+	const uint8_t *p = data;
+	while (len > 0) {
+		size_t have = z->block_len[z->fill];
+		size_t n = LAYER_BUF_SIZE - have < len ? LAYER_BUF_SIZE - have : len;
+		memcpy(z->block[z->fill] + have, p, n);
+		z->block_len[z->fill] = have + n;
+		p += n;
+		len -= n;
+		if (z->block_len[z->fill] == LAYER_BUF_SIZE) {
+			r = zout_hand_over(z, false, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
 }
 
 int
@@ -280,10 +425,20 @@ layer_zout_finish(struct layer_zout *z, char diff_id[SC_DIGEST_STR_LEN + 1],
 		  char digest[SC_DIGEST_STR_LEN + 1], uint64_t *ret_tar_size, uint64_t *ret_size,
 		  struct sc_err *err)
 {
-	int r = zout_run(z, NULL, 0, true, err);
+	int r;
+	if (z->started) {
+		r = zout_hand_over(z, true, err);
+		zout_join(z, false); /* it stops after the last block, or has stopped on an error */
+		if (r >= 0 && z->failed)
+			r = zout_thread_error(z, err);
+	} else {
+		r = zout_run(z, z->block[z->fill], z->block_len[z->fill], true, err);
+	}
 	if (r < 0)
 		return r;
-	if (sc_sha256_final(z->hu, diff_id) < 0 || sc_sha256_final(z->hc, digest) < 0)
+	diff_id[0] = digest[0] = '\0';
+	if ((z->hu && sc_sha256_final(z->hu, diff_id) < 0) ||
+	    (z->hc && sc_sha256_final(z->hc, digest) < 0))
 		return sc_err_set(err, -ENOMEM, "cannot hash layer");
 	if (ret_tar_size)
 		*ret_tar_size = z->in;

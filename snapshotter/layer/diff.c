@@ -17,7 +17,6 @@
  * reason. Hard links within the layer are written as links to the first
  * path written.
  */
-#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -622,10 +621,11 @@ walk_dir(struct walker *w, int dfd, int pdfd)
 	return r;
 }
 
-int
-snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
-		      const struct snap_layer_diff_opts *opts, snap_layer_sink_fn sink,
-		      void *sink_arg, struct snap_layer_desc *ret, struct sc_err *err)
+/* snap_layer_write_tree, hashing what hash says (LAYER_HASH_*). */
+static int
+write_tree(const char *dir, const char *parent_dir, bool overlay,
+	   const struct snap_layer_diff_opts *opts, unsigned hash, snap_layer_sink_fn sink,
+	   void *sink_arg, struct snap_layer_desc *ret, struct sc_err *err)
 {
 	struct snap_layer_diff_opts defaults;
 	if (!opts) {
@@ -649,7 +649,8 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 			r = sc_err_setsys(err, -errno, "cannot open '%s'", parent_dir);
 	}
 	if (r >= 0)
-		r = layer_zout_new(opts->compression, opts->level, sink, sink_arg, &w->z, err);
+		r = layer_zout_new(opts->compression, opts->level, hash, sink, sink_arg, &w->z,
+				   err);
 	w->buf = malloc(LAYER_BUF_SIZE);
 	if (r >= 0 && (!w->buf || tar_writer_new(w->z, &w->t) < 0))
 		r = sc_err_set(err, -ENOMEM, "out of memory");
@@ -678,6 +679,15 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 	free(w->buf);
 	free(w);
 	return r;
+}
+
+int
+snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
+		      const struct snap_layer_diff_opts *opts, snap_layer_sink_fn sink,
+		      void *sink_arg, struct snap_layer_desc *ret, struct sc_err *err)
+{
+	unsigned hash = ret ? LAYER_HASH_TAR | LAYER_HASH_OUT : 0;
+	return write_tree(dir, parent_dir, overlay, opts, hash, sink, sink_arg, ret, err);
 }
 
 static int
@@ -732,18 +742,17 @@ snap_layer_diff(struct snap_store *s, const char *key, const struct snap_layer_d
 	r = snap_content_writer_new(s, NULL, -1, &cw, err);
 	if (r < 0)
 		return sc_err_prefix(err, r, "diff '%s'", key);
+	/* The content writer hashes what it stores: that digest is the layer's. */
 	struct snap_layer_desc d;
-	r = snap_layer_write_tree(dir, parent && !overlay ? pdir : NULL, overlay, opts,
-				  content_sink, cw, &d, err);
+	r = write_tree(dir, parent && !overlay ? pdir : NULL, overlay, opts, LAYER_HASH_TAR,
+		       content_sink, cw, &d, err);
 	if (r < 0) {
 		snap_content_abort(cw);
 		return sc_err_prefix(err, r, "diff '%s'", key);
 	}
-	char digest[SC_DIGEST_STR_LEN + 1];
-	r = snap_content_commit(cw, d.media_type, digest, err);
+	r = snap_content_commit(cw, d.media_type, d.digest, err);
 	if (r < 0)
 		return sc_err_prefix(err, r, "diff '%s'", key);
-	assert(strcmp(digest, d.digest) == 0);
 	if (ret)
 		*ret = d;
 	return 0;

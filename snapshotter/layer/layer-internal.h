@@ -20,11 +20,20 @@
 
 struct layer_zout;
 
-/* A writer that hashes, compresses with c at level (-1: default), hashes again and calls sink. */
-int layer_zout_new(enum snap_compression c, int level, snap_layer_sink_fn sink, void *sink_arg,
-		   struct layer_zout **ret, struct sc_err *err);
+/* What a writer hashes: the tar stream (the diff id), the compressed stream (the digest). */
+#define LAYER_HASH_TAR 1u
+#define LAYER_HASH_OUT 2u
+
+/*
+ * A writer that hashes (as hash says), compresses with c at level (-1:
+ * default), hashes again and calls sink. Past the first LAYER_BUF_SIZE
+ * bytes, compression and sink run on a thread of their own: sink must
+ * not share unlocked state with the caller until the writer finished.
+ */
+int layer_zout_new(enum snap_compression c, int level, unsigned hash, snap_layer_sink_fn sink,
+		   void *sink_arg, struct layer_zout **ret, struct sc_err *err);
 int layer_zout_write(struct layer_zout *z, const void *data, size_t len, struct sc_err *err);
-/* Ends the stream; fills the digests and sizes. */
+/* Ends the stream; fills the digests (empty when not hashed) and sizes. */
 int layer_zout_finish(struct layer_zout *z, char diff_id[SC_DIGEST_STR_LEN + 1],
 		      char digest[SC_DIGEST_STR_LEN + 1], uint64_t *ret_tar_size,
 		      uint64_t *ret_size, struct sc_err *err);
