@@ -24,8 +24,8 @@
  * left whole and that the destination lacks is one snap_copy_tree() (io_uring
  * batching, hard links within it kept), other files one snap_copy_file()
  * each (reflink or copy_file_range where possible); hard links between
- * files copied one by one are kept too. Nothing is synced per file: one
- * syncfs() at the end.
+ * files copied one by one are kept too. Nothing is synced here: the caller
+ * syncs the file system once, before it commits the result.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -386,6 +386,35 @@ copy_dir_entry(struct ap *a, int sfd, const char *name, const struct stat *st, i
 }
 
 /* The contents of a directory item into the directory tfd (O_PATH). */
+/* The end of entry i's subtree in the selection: the next index not below it. */
+static size_t
+subtree_end(const struct ap *a, size_t i, size_t end)
+{
+	size_t j = i + 1;
+	while (j < end && a->s.e[j].depth > a->s.e[i].depth)
+		j++;
+	return j;
+}
+
+/*
+ * Whether entry e (name below sfd and dfd) can go to the copy engine as
+ * it is: a directory the filters left whole or a file with one link, that
+ * the destination lacks. -EAGAIN: it changed since it was selected.
+ */
+static int
+engine_copies(struct ap *a, const struct fo_entry *e, int sfd, const char *name, int dfd)
+{
+	struct stat st, ds;
+	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (st.st_mode & S_IFMT) != (e->mode & S_IFMT))
+		return sc_err_set(
+			a->err, -EAGAIN,
+			"%s failed: '%s' changed while it was copied; run the build again",
+			fo_verb(a->op), e->path);
+	bool whole = S_ISDIR(st.st_mode) ? !e->dirty : S_ISREG(st.st_mode) && st.st_nlink == 1;
+	return whole && fstatat(dfd, name, &ds, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
 static int
 copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 {
@@ -400,8 +429,11 @@ copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 		if (a->s.e[i].depth > maxd)
 			maxd = a->s.e[i].depth;
 	struct pend *pend = calloc(maxd + 1, sizeof(*pend));
+	const char **names = calloc(it->n ? it->n : 1, sizeof(*names));
 	size_t npend = 0;
-	if (!pend) {
+	if (!pend || !names) {
+		free(pend);
+		free(names);
 		fo_path_clear(&sp);
 		return sc_err_set(a->err, -ENOMEM, "out of memory");
 	}
@@ -425,27 +457,36 @@ copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 					  sfd < 0 ? e->path : what);
 			break;
 		}
-		struct stat st;
-		if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    (st.st_mode & S_IFMT) != (e->mode & S_IFMT)) {
-			r = sc_err_set(a->err, -EAGAIN,
-				       "%s failed: '%s' changed while it was copied; run the build "
-				       "again",
-				       fo_verb(a->op), e->path);
+		r = engine_copies(a, e, sfd, name, dfd);
+		if (r < 0)
 			break;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			r = copy_nondir(a, sfd, name, &st, dfd, name, what, &links, i, tfd);
-			continue;
-		}
-		struct stat ds;
-		if (!e->dirty && fstatat(dfd, name, &ds, AT_SYMLINK_NOFOLLOW) < 0 &&
-		    errno == ENOENT) {
-			/* Whole, and new here: one tree copy for all of it. */
-			size_t j = i + 1;
-			while (j < end && a->s.e[j].depth > e->depth)
-				j++;
-			r = snap_copy_tree(sfd, name, dfd, name, &a->copts, NULL, a->err);
+		if (r > 0) {
+			/*
+			 * Whole and new here, and so are the siblings that follow
+			 * alike: one copy engine walk for all of them, so its
+			 * pipeline stays full from the first to the last.
+			 */
+			size_t n = 0, j = i;
+			while (r > 0) {
+				const char *sl = strrchr(a->s.e[j].rel, '/');
+				names[n++] = sl ? sl + 1 : a->s.e[j].rel;
+				j = subtree_end(a, j, end);
+				if (j >= end || a->s.e[j].depth != e->depth)
+					break;
+				const char *nsl = strrchr(a->s.e[j].rel, '/');
+				r = engine_copies(a, &a->s.e[j], sfd, nsl ? nsl + 1 : a->s.e[j].rel,
+						  dfd);
+			}
+			if (r < 0)
+				break;
+			char where[FO_MAX_PATH + 64], from[FO_MAX_PATH + 1];
+			snprintf(where, sizeof(where), "%.*s", (int)pl, e->rel);
+			dest_name(a, where, what, sizeof(what));
+			const char *ps = strrchr(e->path, '/');
+			snprintf(from, sizeof(from), "%.*s", ps ? (int)(ps - e->path) : 1,
+				 ps ? e->path : ".");
+			r = snap_copy_entries(sfd, from, dfd, what, names, n, &a->copts, NULL,
+					      a->err);
 			if (r < 0) {
 				r = sc_err_prefix(a->err, r, "%s failed: copying to '%s'",
 						  fo_verb(a->op), what);
@@ -455,11 +496,21 @@ copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 			i = j - 1;
 			continue;
 		}
+		struct stat st;
+		if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = sc_err_setsys(a->err, -errno, "cannot stat '%s'", e->path);
+			break;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			r = copy_nondir(a, sfd, name, &st, dfd, name, what, &links, i, tfd);
+			continue;
+		}
 		r = copy_dir_entry(a, sfd, name, &st, dfd, what, i, pend, &npend);
 	}
 	while (npend && r >= 0)
 		r = finish_dir(a, tfd, &pend[--npend]);
 	free(pend);
+	free(names);
 	free(links.v);
 	pcache_done(&src);
 	pcache_done(&dst);
@@ -700,8 +751,6 @@ bld_copy_apply(const struct bld_copy_source *src, const struct bld_copy_op *op, 
 	}
 	for (size_t i = 0; i < op->ninline && r >= 0; i++)
 		r = copy_inline(&a, &op->inline_srcs[i], dir_mode);
-	if (r >= 0 && syncfs(dst_root_dirfd) < 0)
-		r = sc_err_setsys(err, -errno, "cannot sync the destination");
 	fo_sel_clear(&a.s);
 	free(a.dest);
 	return r;

@@ -12,6 +12,8 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include "executor.h"
 #include "gc.h"
 #include "lease.h"
+#include "log.h"
 #include "mount.h"
 #include "solver.h"
 #include "store.h"
@@ -519,15 +522,91 @@ run_copy(struct vtx *v, struct copy_src *cs, struct rootfs *rf, struct sc_err *e
 	return r < 0 ? r : 0;
 }
 
-/* Commits the work snapshot, diffs it into a layer and records the result (and its note). */
+/*
+ * The unmount of a step's rootfs and a syncfs() of the store's file system,
+ * on a thread of their own: the disk writes the step's files out while its
+ * layer is made. (Unmounting an overlay syncs its upper file system too.)
+ */
+struct bg_sync {
+	pthread_t thread;
+	struct rootfs *rf;
+	int fd;
+	int code; /* -errno of syncfs() or open() */
+	bool started;
+};
+
+static void *
+bg_sync_main(void *arg)
+{
+	struct bg_sync *bs = arg;
+	if (bs->rf->mounted)
+		snap_mount_remove(bs->rf->dir, NULL);
+	bs->rf->mounted = false;
+	bs->code = syncfs(bs->fd) < 0 ? -errno : 0;
+	return NULL;
+}
+
+/* Starts the unmount of rf and the sync of the file system dir is on. */
+static void
+bg_sync_start(struct bg_sync *bs, struct rootfs *rf, const char *dir)
+{
+	*bs = (struct bg_sync){.rf = rf, .fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+	if (bs->fd < 0) {
+		bs->code = -errno;
+		return;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	bs->started = pthread_create(&bs->thread, NULL, bg_sync_main, bs) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!bs->started)
+		bg_sync_main(bs);
+}
+
+static int
+bg_sync_wait(struct bg_sync *bs, struct sc_err *err)
+{
+	if (bs->started)
+		pthread_join(bs->thread, NULL);
+	else if (bs->rf->mounted)
+		snap_mount_remove(bs->rf->dir, NULL);
+	bs->rf->mounted = false;
+	if (bs->fd >= 0)
+		close(bs->fd);
+	if (bs->code < 0)
+		return sc_err_setsys(err, bs->code, "cannot sync the store's file system");
+	return 0;
+}
+
+/*
+ * Unmounts the work snapshot and makes its layer, then commits the snapshot
+ * and records the result (and its note). The snapshot's files are synced
+ * (while the layer is made) before the commit: a record never names a
+ * snapshot whose files a crash could still take back.
+ */
 static int
 finish(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, const char *note, struct sc_err *err)
 {
+	struct bg_sync bs;
+	bg_sync_start(&bs, rf, snap_store_root(b->s));
+	struct snap_layer_desc d = {0};
+	store_lock(b);
+	int r = snap_layer_diff(b->s, rf->key, &b->diff, &d, err);
+	store_unlock(b);
+	sc_debug("#%u diffed: %.1f ms", v->num, (sc_now_ns() - v->started) / 1e6);
+	int rs = bg_sync_wait(&bs, err); /* the first failure is the one reported */
+	if (r >= 0)
+		r = rs;
+	if (r < 0)
+		return r;
+	sc_debug("#%u synced: %.1f ms", v->num, (sc_now_ns() - v->started) / 1e6);
+
 	char name[200];
 	snprintf(name, sizeof(name), "cache/%s", v->cache_key + 7);
 	store_lock(b);
 	const struct snap_label labels[] = {{.key = SNAP_CACHE_TYPE_LABEL, .value = "regular"}};
-	int r = snap_snapshot_commit(b->s, name, rf->key, labels, 1, err);
+	r = snap_snapshot_commit(b->s, name, rf->key, labels, 1, err);
 	if (r == -EEXIST) {
 		/* Another build made the same step at the same time: keep ours under its own name.
 		 */
@@ -538,14 +617,11 @@ finish(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, const char *note, st
 	}
 	if (r >= 0)
 		rf->key[0] = '\0'; /* committed: no longer ours to remove */
-	struct snap_layer_desc d = {0};
-	if (r >= 0)
-		r = snap_layer_diff(b->s, name, &b->diff, &d, err);
 	v->created = sc_now_ns();
 	struct snap_cache_record rec = {
 		.snapshot = name, .description = v->desc, .type = "regular", .created = v->created};
 	memcpy(rec.key, v->cache_key, sizeof(rec.key));
-	if (r >= 0 && d.entries > 0) {
+	if (d.entries > 0) {
 		memcpy(rec.layer, d.digest, sizeof(rec.layer));
 		memcpy(rec.diff_id, d.diff_id, sizeof(rec.diff_id));
 		rec.layer_size = d.size;
@@ -666,6 +742,7 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 		if (r >= 0)
 			r = bld_copy_select(&cs.src, &v->copy, b->hc, &sel, err);
 		have_sel = r >= 0;
+		sc_debug("#%u selection: %.1f ms", v->num, (sc_now_ns() - v->started) / 1e6);
 		if (r == -ENOENT && !vtx_reads_context(v))
 			r = sc_err_prefix(err, r, "%s", v->from_what);
 	}
@@ -724,15 +801,14 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 			break;
 		}
 	}
-	rootfs_close(b, &rf, false);
+	sc_debug("#%u ran: %.1f ms", v->num, (sc_now_ns() - v->started) / 1e6);
 	if (r >= 0 && atomic_load(&b->stop))
 		r = sc_err_set(err, -ECANCELED, "canceled");
 	if (r >= 0) {
 		_cleanup_free_ char *note = note_json(v, def_digest, have_sel ? &sel : NULL);
 		r = finish(b, v, &rf, note, err);
 	}
-	if (rf.key[0])
-		rootfs_close(b, &rf, true);
+	rootfs_close(b, &rf, rf.key[0] != '\0');
 out:
 	copy_src_close(b, &cs);
 	bld_copy_selection_clear(&sel);

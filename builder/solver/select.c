@@ -370,15 +370,15 @@ filter(const struct bld_ignore *m, const char *path, bool dir)
 /*
  * Asks the kernel to start reading the folder's files that will be hashed
  * (those no cache knows), so their reads overlap instead of each waiting
- * for the disk in turn. Advice only: failures are ignored.
+ * for the disk in turn. Advice only: failures are ignored. st[i] is
+ * names[i]'s stat, st_nlink 0 when it could not be read.
  */
 static void
-prefetch(struct sel_ctx *c, int fd, char **names, size_t nn)
+prefetch(struct sel_ctx *c, int fd, char **names, const struct stat *st, size_t nn)
 {
 	for (size_t i = 0; i < nn; i++) {
-		struct stat st;
-		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-		    st.st_size == 0 || fo_file_known(c->hc, &st))
+		if (!st[i].st_nlink || !S_ISREG(st[i].st_mode) || st[i].st_size == 0 ||
+		    fo_file_known(c->hc, &st[i]))
 			continue;
 		int f = openat(fd, names[i], O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 		if (f < 0)
@@ -402,8 +402,23 @@ walk(struct sel_ctx *c, uint32_t item, int fd, size_t plen, size_t rel_off, unsi
 	int r = read_names(c, fd, plen ? c->path : "/", &names, &nn);
 	if (r < 0)
 		return r;
-	if (c->hash)
-		prefetch(c, fd, names, nn);
+	/* Each entry is stat'ed once, here: prefetch and the walk use it. */
+	struct stat *sts = calloc(nn ? nn : 1, sizeof(*sts));
+	if (!sts) {
+		free_names(names, nn);
+		return oom(c);
+	}
+	for (size_t i = 0; i < nn; i++) {
+		if (fstatat(fd, names[i], &sts[i], AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		if (errno != ENOENT) {
+			r = sc_err_setsys(c->err, -errno, "cannot stat '%s'", names[i]);
+			break;
+		}
+		sts[i].st_nlink = 0; /* gone since listed */
+	}
+	if (r >= 0 && c->hash)
+		prefetch(c, fd, names, sts, nn);
 	for (size_t i = 0; i < nn && r >= 0; i++) {
 		const char *name = names[i];
 		size_t nl = strlen(name), len = plen + (plen ? 1 : 0) + nl;
@@ -413,13 +428,9 @@ walk(struct sel_ctx *c, uint32_t item, int fd, size_t plen, size_t rel_off, unsi
 				       c->path, name);
 			break;
 		}
-		struct stat st;
-		if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
-				continue; /* gone since listed */
-			r = sc_err_setsys(c->err, -errno, "cannot stat '%s'", name);
-			break;
-		}
+		const struct stat st = sts[i];
+		if (!st.st_nlink)
+			continue; /* gone since listed */
 		if (plen)
 			c->path[plen] = '/';
 		memcpy(c->path + plen + (plen ? 1 : 0), name, nl + 1);
@@ -456,6 +467,7 @@ walk(struct sel_ctx *c, uint32_t item, int fd, size_t plen, size_t rel_off, unsi
 		if ((fi == 2 || fe == 2) && c->s->n == idx + 1)
 			drop_last_entry(c->s); /* excluded, and nothing below it is kept */
 	}
+	free(sts);
 	free_names(names, nn);
 	return r;
 }

@@ -20,6 +20,9 @@
  *     times, deepest first: after this nothing changes their mtime, and a
  *     parent's restrictive mode cannot block work below it.
  *  5. One syncfs() of the destination.
+ * snap_copy_entries() is the same walk with several roots: the entries it
+ * is given start the walk as the root folder's would, and the two folders
+ * they are in keep their own metadata.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -506,6 +509,21 @@ copy_ctx_done(struct copy_ctx *ctx)
 		close(ctx->dst_root);
 }
 
+/* Steps 1-5 once the roots are open and the first entries queued. */
+static int
+copy_run(struct copy_ctx *ctx, struct walk *w, int r)
+{
+	while (r >= 0 && w->npending > 0)
+		r = scan_dir(w, w->pending[--w->npending]);
+	if (r >= 0 && ctx->uring)
+		r = copy_uring_drain(ctx->uring);
+	for (size_t i = w->ndirs; r >= 0 && i > 0; i--)
+		r = finish_dir(ctx, &w->dirs[i - 1]);
+	if (r >= 0 && !(ctx->flags & SNAP_COPY_NO_SYNC) && syncfs(ctx->dst_root) < 0)
+		r = sc_err_setsys(ctx->err, -errno, "syncing '%s'", ctx->dst_name);
+	return r;
+}
+
 static int
 copy_tree(struct copy_ctx *ctx, struct walk *w, int src_dirfd, const char *src, int dst_dirfd,
 	  const char *dst)
@@ -528,17 +546,7 @@ copy_tree(struct copy_ctx *ctx, struct walk *w, int src_dirfd, const char *src, 
 	w->dst_root_dev = dst_st.st_dev;
 	w->dst_root_ino = dst_st.st_ino;
 	ctx->stats.dirs++;
-
-	int r = dir_add(w, ".", &sst, 0);
-	while (r >= 0 && w->npending > 0)
-		r = scan_dir(w, w->pending[--w->npending]);
-	if (r >= 0 && ctx->uring)
-		r = copy_uring_drain(ctx->uring);
-	for (size_t i = w->ndirs; r >= 0 && i > 0; i--)
-		r = finish_dir(ctx, &w->dirs[i - 1]);
-	if (r >= 0 && !(ctx->flags & SNAP_COPY_NO_SYNC) && syncfs(ctx->dst_root) < 0)
-		r = sc_err_setsys(ctx->err, -errno, "syncing '%s'", dst);
-	return r;
+	return copy_run(ctx, w, dir_add(w, ".", &sst, 0));
 }
 
 int
@@ -553,6 +561,59 @@ snap_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 		return r;
 	struct walk w = {.ctx = &ctx};
 	r = copy_tree(&ctx, &w, src_dirfd, src, dst_dirfd, dst);
+	walk_done(&w);
+	copy_ctx_done(&ctx);
+	if (r < 0)
+		return r;
+	if (ret_stats)
+		*ret_stats = ctx.stats;
+	return 0;
+}
+
+/* The roots of snap_copy_entries: the two folders themselves, whose own metadata is left alone. */
+static int
+copy_entries(struct copy_ctx *ctx, struct walk *w, int src_dirfd, int dst_dirfd,
+	     const char *const *names, size_t n)
+{
+	ctx->src_root = fcntl(src_dirfd, F_DUPFD_CLOEXEC, 3);
+	ctx->dst_root = fcntl(dst_dirfd, F_DUPFD_CLOEXEC, 3);
+	struct stat sst, dst_st;
+	if (ctx->src_root < 0 || fstat(ctx->src_root, &sst) < 0)
+		return sc_err_setsys(ctx->err, -errno, "opening '%s'", ctx->src_name);
+	if (ctx->dst_root < 0 || fstat(ctx->dst_root, &dst_st) < 0)
+		return sc_err_setsys(ctx->err, -errno, "opening '%s'", ctx->dst_name);
+	copy_fs_of(ctx->dst_root, &dst_st, &ctx->dst_fs);
+	w->dst_root_dev = dst_st.st_dev;
+	w->dst_root_ino = dst_st.st_ino;
+	struct copy_fs src_fs;
+	copy_fs_of(ctx->src_root, &sst, &src_fs);
+	int r = 0;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		if (!names[i][0] || strchr(names[i], '/') || strcmp(names[i], ".") == 0 ||
+		    strcmp(names[i], "..") == 0)
+			return sc_err_set(ctx->err, -EINVAL, "'%s' is not a name in '%s'", names[i],
+					  ctx->src_name);
+		struct stat st;
+		if (fstatat(ctx->src_root, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return sc_err_setsys(ctx->err, -errno, "reading " COPY_PATH_FMT,
+					     COPY_PATH_ARGS(ctx->src_name, names[i]));
+		r = copy_entry(w, ctx->src_root, names[i], names[i], 1, &st, &src_fs);
+	}
+	return copy_run(ctx, w, r);
+}
+
+int
+snap_copy_entries(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
+		  const char *const *names, size_t n, const struct snap_copy_opts *opts,
+		  struct snap_copy_stats *ret_stats, struct sc_err *err)
+{
+	assert(src && dst && (names || n == 0));
+	struct copy_ctx ctx;
+	int r = copy_ctx_init(&ctx, src, dst, opts, err);
+	if (r < 0)
+		return r;
+	struct walk w = {.ctx = &ctx};
+	r = copy_entries(&ctx, &w, src_dirfd, dst_dirfd, names, n);
 	walk_done(&w);
 	copy_ctx_done(&ctx);
 	if (r < 0)

@@ -159,7 +159,8 @@ int bld_copy_select(const struct bld_copy_source *src, const struct bld_copy_op 
 
 /*
  * Performs op into the rootfs at dst_root_dirfd (a mounted active
- * snapshot), then syncs its file system once. On failure what was copied
+ * snapshot). Nothing is synced: the caller syncs the file system before
+ * it commits the snapshot. On failure what was copied
  * so far stays (the caller drops the snapshot). Errors: those of
  * bld_copy_select, -EINVAL bad --chown/--chmod or a user not in the
  * rootfs, -ENOTDIR a destination below a file (or a directory copied onto

@@ -99,6 +99,20 @@ int snap_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const char *ds
 		   struct sc_err *err);
 
 /*
+ * Copies the entries names[0..n) of folder src_dirfd (plain names: files,
+ * symlinks, special files or whole folders) to the same names in folder
+ * dst_dirfd, where none may exist yet, as one snap_copy_tree() walk: one
+ * pipeline for all of them, hard links between them kept, one syncfs()
+ * unless SNAP_COPY_NO_SYNC. The two folders themselves are not changed
+ * beyond the new entries. src and dst name the folders in messages. On
+ * failure what was copied stays for the caller to remove. Errors as
+ * snap_copy_tree, and -EINVAL for a name that is not a plain name.
+ */
+int snap_copy_entries(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
+		      const char *const *names, size_t n, const struct snap_copy_opts *opts,
+		      struct snap_copy_stats *ret_stats, struct sc_err *err);
+
+/*
  * Copies one regular file's data and metadata (as snap_copy_tree does for
  * each file) to dst, which must not exist, then fsync()s it unless
  * SNAP_COPY_NO_SYNC. On failure dst is removed again. Errors as

@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "copy-fixture.h"
 #include "copy.h"
 #include "tap.h"
@@ -580,6 +581,73 @@ TEST(copy_into_itself)
 	ASSERT_TRUE(stat(fx_path("self/copy/copy"), &s) < 0 && errno == ENOENT);
 	ASSERT_EQ(st.files, 1);
 	free(src);
+}
+
+/* Several roots in one walk: only the named entries, links between them kept, folders left alone.
+ */
+TEST_BOTH(entries)
+{
+	char *src = strdup(fx_path("%s-src", tag)), *dst = strdup(fx_path("%s-dst", tag));
+	ASSERT_OK(mkdir(src, 0755));
+	ASSERT_OK(mkdir(dst, 0750));
+	ASSERT_OK(mkdir(fx_path("%s-src/a", tag), 0710));
+	ASSERT_OK(mkdir(fx_path("%s-src/a/deep", tag), 0755));
+	for (int i = 0; i < 40; i++)
+		ASSERT_OK(fx_file(fx_path("%s-src/a/deep/f%d", tag, i), 1000u * (unsigned)i,
+				  (uint32_t)i, 0644));
+	ASSERT_OK(fx_file(fx_path("%s-src/f1", tag), 70000, 7, 0600));
+	ASSERT_OK(link(fx_path("%s-src/f1", tag), fx_path("%s-src/a/h", tag)));
+	ASSERT_OK(symlink("f1", fx_path("%s-src/s", tag)));
+	ASSERT_OK(mkfifo(fx_path("%s-src/p", tag), 0640));
+	ASSERT_OK(mkdir(fx_path("%s-src/b", tag), 0755));
+	ASSERT_OK(fx_file(fx_path("%s-src/skip", tag), 10, 1, 0644));
+	ASSERT_OK(fx_file(fx_path("%s-dst/keep", tag), 10, 2, 0644));
+	ASSERT_OK(fx_times(fx_path("%s-src/a", tag), 1000000000, 5));
+	ASSERT_OK(fx_times(dst, 1200000000, 0));
+	struct stat before;
+	ASSERT_OK(stat(dst, &before));
+	int fds = fx_count_fds();
+
+	_cleanup_close_ int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(sfd >= 0 && dfd >= 0);
+	const char *names[] = {"a", "f1", "s", "p", "b"};
+	struct snap_copy_opts o = {.flags = flags | SNAP_COPY_NO_SYNC};
+	struct snap_copy_stats st = {0};
+	struct sc_err err = SC_ERR_INIT;
+	int r = snap_copy_entries(sfd, src, dfd, dst, names, 5, &o, &st, &err);
+	if (r < 0)
+		tap_fail(__FILE__, __LINE__, "copy: %s", sc_err_msg(&err));
+	for (size_t i = 0; i < 5; i++)
+		fx_compare_trees(fx_path("%s-src/%s", tag, names[i]),
+				 fx_path("%s-dst/%s", tag, names[i]));
+	check_uring_used(&st, flags, 39); /* a/deep/f0 is empty */
+	struct stat f1, h, after;
+	ASSERT_OK(stat(fx_path("%s-dst/f1", tag), &f1));
+	ASSERT_OK(stat(fx_path("%s-dst/a/h", tag), &h));
+	ASSERT_EQ(f1.st_ino, h.st_ino); /* a link between two roots stays a link */
+	ASSERT_TRUE(access(fx_path("%s-dst/skip", tag), F_OK) < 0 && errno == ENOENT);
+	ASSERT_OK(access(fx_path("%s-dst/keep", tag), F_OK));
+	ASSERT_OK(stat(dst, &after));
+	ASSERT_EQ(after.st_mode, before.st_mode);
+	ASSERT_EQ(after.st_uid, before.st_uid);
+	ASSERT_EQ(st.files, 41);
+	ASSERT_EQ(st.hardlinks, 1);
+	ASSERT_EQ(st.dirs, 3); /* a, a/deep, b */
+	ASSERT_EQ(fx_count_fds(), fds + 2);
+
+	/* What the caller must not ask for: a name that is a path, a name already there, none. */
+	const char *bad[][1] = {{"a/deep"}, {".."}, {"f1"}, {"nothing"}};
+	const int want[] = {-EINVAL, -EINVAL, -EEXIST, -ENOENT};
+	for (size_t i = 0; i < 4; i++) {
+		sc_err_clear(&err);
+		ASSERT_ERRNO(snap_copy_entries(sfd, src, dfd, dst, bad[i], 1, &o, NULL, &err),
+			     want[i]);
+		ASSERT_TRUE(strstr(sc_err_msg(&err), bad[i][0]) != NULL);
+	}
+	ASSERT_EQ(fx_count_fds(), fds + 2);
+	free(src);
+	free(dst);
 }
 
 TEST(copy_file)
