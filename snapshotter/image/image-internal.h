@@ -52,7 +52,14 @@ struct json_object *img_desc_json(const struct img_desc *d);
 /* A JSON string member, or NULL. */
 const char *img_json_str(struct json_object *o, const char *key);
 
-/* Opens path under dirfd without leaving it (symlinks inside are followed). */
+/* What img_open_beneath returns for anything but a regular file (a FIFO, a device, a folder). */
+#define EFTYPE_NOT_FILE EINVAL
+
+/*
+ * Opens the regular file path under dirfd without leaving it (symlinks
+ * inside are followed). Anything else is refused before it is opened:
+ * -EFTYPE_NOT_FILE.
+ */
 int img_open_beneath(int dirfd, const char *path, int flags);
 /* Reads a whole file under dirfd of at most max bytes. -EFBIG over it. */
 int img_read_beneath(int dirfd, const char *path, size_t max, const char *what, char **ret,

@@ -471,8 +471,11 @@ check_layers(struct importer *im)
 							  "layer %s is missing from the archive",
 							  im->docker ? im->layer_paths[i]
 								     : im->layers[i].digest)
-					     : sc_err_setsys(im->err, fd, "cannot open layer '%s'",
-							     im->layer_paths[i]);
+			       : fd == -EFTYPE_NOT_FILE
+				       ? sc_err_set(im->err, fd, "layer '%s' is not a regular file",
+						    im->layer_paths[i])
+				       : sc_err_setsys(im->err, fd, "cannot open layer '%s'",
+						       im->layer_paths[i]);
 		struct stat st;
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 			return sc_err_set(im->err, -EINVAL, "layer '%s' is not a file",

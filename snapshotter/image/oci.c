@@ -160,18 +160,51 @@ img_desc_json(const struct img_desc *d)
 	return o;
 }
 
+static long
+openat2_retry(int dirfd, const char *path, struct open_how *how)
+{
+	long fd;
+	do
+		fd = syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
+	while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+	return fd;
+}
+
 int
 img_open_beneath(int dirfd, const char *path, int flags)
 {
+	/*
+	 * Look before opening: opening a FIFO would wait for a writer forever
+	 * and opening a device node reaches its driver. Only a regular file is
+	 * opened, and it must still be the file looked at (O_NONBLOCK keeps a
+	 * FIFO swapped in meanwhile from blocking the open).
+	 */
 	struct open_how how = {
-		.flags = (uint64_t)flags | O_CLOEXEC,
+		.flags = O_PATH | O_CLOEXEC,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
-	long fd;
-	do
-		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-	while (fd < 0 && (errno == EINTR || errno == EAGAIN));
-	return fd < 0 ? -errno : (int)fd;
+	long pfd = openat2_retry(dirfd, path, &how);
+	if (pfd < 0)
+		return -errno;
+	struct stat st, st2;
+	int r = fstat((int)pfd, &st) < 0 ? -errno : 0;
+	close((int)pfd);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(st.st_mode))
+		return -EFTYPE_NOT_FILE;
+	how.flags = (uint64_t)flags | O_CLOEXEC | O_NONBLOCK;
+	long fd = openat2_retry(dirfd, path, &how);
+	if (fd < 0)
+		return -errno;
+	if (fstat((int)fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino ||
+	    !S_ISREG(st2.st_mode)) {
+		close((int)fd);
+		return -EFTYPE_NOT_FILE;
+	}
+	if (!(flags & O_NONBLOCK))
+		(void)fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) & ~O_NONBLOCK);
+	return (int)fd;
 }
 
 int
@@ -185,6 +218,8 @@ img_read_beneath(int dirfd, const char *path, size_t max, const char *what, char
 		if (fd == -EXDEV)
 			return sc_err_set(err, fd, "%s '%s' points outside the archive", what,
 					  path);
+		if (fd == -EFTYPE_NOT_FILE)
+			return sc_err_set(err, fd, "%s '%s' is not a regular file", what, path);
 		return sc_err_setsys(err, fd, "cannot open %s '%s'", what, path);
 	}
 	struct stat st;

@@ -143,6 +143,26 @@ many-entries)
 	# Through an image import (the layer path is the same as layer apply's).
 	mklayout "$H/oci" "$H/l.tar.gz"
 	expect_error 1 "more than 100000 entries" snap image import "$H/oci" ;;
+fifo-index | fifo-manifest | fifo-layer)
+	# A FIFO where a file is expected: refused before it is opened, never waited on
+	# (the timeout turns a wait into exit status 124).
+	mktar "$H/l.tar" "file:a:x"
+	case "$CASE" in
+	fifo-index) fix='' what=index ;;
+	fifo-manifest) fix='' what=manifest ;;
+	fifo-layer) fix='os.unlink(d + "/blobs/sha256/" + m["layers"][0]["digest"][7:])' what=layer ;;
+	esac
+	mklayout "$H/oci" "$H/l.tar" "$fix"
+	case "$CASE" in
+	fifo-index) rm -f "$H/oci/index.json"; mkfifo "$H/oci/index.json" ;;
+	fifo-manifest)
+		mf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"][7:])' "$H/oci/index.json")
+		rm -f "$H/oci/blobs/sha256/$mf"; mkfifo "$H/oci/blobs/sha256/$mf" ;;
+	fifo-layer)
+		ld=$(python3 -c 'import json,sys; i=json.load(open(sys.argv[1])); m=json.load(open(sys.argv[2] + "/blobs/sha256/" + i["manifests"][0]["digest"][7:])); print(m["layers"][0]["digest"][7:])' "$H/oci/index.json" "$H/oci")
+		mkfifo "$H/oci/blobs/sha256/$ld" ;;
+	esac
+	expect_error 1 "$what '[^']+' is not a regular file" timeout 20 "$SNAPCTL" --root "$STORE" image import "$H/oci" ;;
 *) fail "unknown case '$CASE'" ;;
 esac
 
