@@ -71,20 +71,6 @@ problem_add(struct gc_check_report *rep, enum gc_problem_kind kind, const char *
 	return p;
 }
 
-static int
-strv_push(char ***v, size_t *n, const char *s)
-{
-	char **p = realloc(*v, (*n + 1) * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	p[*n] = strdup(s);
-	if (!p[*n])
-		return -ENOMEM;
-	(*n)++;
-	return 0;
-}
-
 struct check_ctx {
 	struct snap_store *s;
 	struct gc_check_report *rep;
@@ -165,7 +151,7 @@ scan_blob(const MDB_val *k, const MDB_val *v, void *arg)
 	c->count.blobs++;
 	c->count.blobs_bytes += info.size;
 	c->count.blobs_disk += info.disk;
-	r = strv_push(&c->blobs, &c->nblobs, info.digest);
+	r = sc_strv_push(&c->blobs, &c->nblobs, info.digest);
 	snap_blob_info_clear(&info);
 	return r;
 }
@@ -423,7 +409,7 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 		snap_snapshot_rel(rel, sizeof(rel), c.snaps[i].id);
 		problem_add(&rep, GC_PROBLEM_MISSING_FOLDER, what, "record without its folder %s",
 			    rel);
-		r = strv_push(&del.snapshots, &del.nsnapshots, c.snaps[i].key);
+		r = sc_strv_push(&del.snapshots, &del.nsnapshots, c.snaps[i].key);
 	}
 	for (size_t i = 0; i < c.nblobs && r >= 0; i++) {
 		struct sc_err e = SC_ERR_INIT;
@@ -438,7 +424,7 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 		problem_add(&rep,
 			    v == -EBADMSG ? GC_PROBLEM_DAMAGED_BLOB : GC_PROBLEM_MISSING_FOLDER,
 			    what, "%s", sc_err_msg(&e));
-		r = strv_push(&del.blobs, &del.nblobs, c.blobs[i]);
+		r = sc_strv_push(&del.blobs, &del.nblobs, c.blobs[i]);
 	}
 	if (r >= 0)
 		r = snap_lease_walk(s, check_lease,

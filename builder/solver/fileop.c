@@ -20,9 +20,10 @@
  *    modes: --chmod applied to each entry (symbolic relative to its own
  *    mode), else the source's; times and xattrs as in the source. Owners
  *    are only changed when running as root.
- * Data goes through the copy engine: a source directory that the filters
- * left whole and that the destination lacks is one snap_copy_tree() (io_uring
- * batching, hard links within it kept), other files one snap_copy_file()
+ * Data goes through the copy engine: a run of sibling directories the
+ * filters left whole and files with one link, all of which the destination
+ * lacks, is one snap_copy_entries() walk (io_uring batching, hard links
+ * within it kept), other files one snap_copy_file()
  * each (reflink or copy_file_range where possible); hard links between
  * files copied one by one are kept too. Nothing is synced here: the caller
  * syncs the file system once, before it commits the result.
@@ -385,7 +386,6 @@ copy_dir_entry(struct ap *a, int sfd, const char *name, const struct stat *st, i
 	return 0;
 }
 
-/* The contents of a directory item into the directory tfd (O_PATH). */
 /* The end of entry i's subtree in the selection: the next index not below it. */
 static size_t
 subtree_end(const struct ap *a, size_t i, size_t end)
@@ -396,25 +396,36 @@ subtree_end(const struct ap *a, size_t i, size_t end)
 	return j;
 }
 
+/* An entry's last component. */
+static const char *
+entry_name(const struct fo_entry *e)
+{
+	const char *slash = strrchr(e->rel, '/');
+	return slash ? slash + 1 : e->rel;
+}
+
 /*
- * Whether entry e (name below sfd and dfd) can go to the copy engine as
- * it is: a directory the filters left whole or a file with one link, that
- * the destination lacks. -EAGAIN: it changed since it was selected.
+ * Stats entry e (its name below sfd) into *st and says whether it can go
+ * to the copy engine as it is: a directory the filters left whole or a
+ * file with one link, that the destination dfd lacks. -EAGAIN: it changed
+ * since it was selected.
  */
 static int
-engine_copies(struct ap *a, const struct fo_entry *e, int sfd, const char *name, int dfd)
+engine_copies(struct ap *a, const struct fo_entry *e, int sfd, int dfd, struct stat *st)
 {
-	struct stat st, ds;
-	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    (st.st_mode & S_IFMT) != (e->mode & S_IFMT))
+	struct stat ds;
+	const char *name = entry_name(e);
+	if (fstatat(sfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (st->st_mode & S_IFMT) != (e->mode & S_IFMT))
 		return sc_err_set(
 			a->err, -EAGAIN,
 			"%s failed: '%s' changed while it was copied; run the build again",
 			fo_verb(a->op), e->path);
-	bool whole = S_ISDIR(st.st_mode) ? !e->dirty : S_ISREG(st.st_mode) && st.st_nlink == 1;
+	bool whole = S_ISDIR(st->st_mode) ? !e->dirty : S_ISREG(st->st_mode) && st->st_nlink == 1;
 	return whole && fstatat(dfd, name, &ds, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
 }
 
+/* The contents of a directory item into the directory tfd (O_PATH). */
 static int
 copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 {
@@ -444,9 +455,8 @@ copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 			r = finish_dir(a, tfd, &pend[--npend]);
 		if (r < 0)
 			break;
-		const char *slash = strrchr(e->rel, '/');
-		size_t pl = slash ? (size_t)(slash - e->rel) : 0;
-		const char *name = slash ? slash + 1 : e->rel;
+		const char *name = entry_name(e);
+		size_t pl = name == e->rel ? 0 : (size_t)(name - 1 - e->rel);
 		char what[FO_MAX_PATH + 64];
 		dest_name(a, e->rel, what, sizeof(what));
 		int sfd = pcache_get(&src, e->rel, pl);
@@ -457,7 +467,8 @@ copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 					  sfd < 0 ? e->path : what);
 			break;
 		}
-		r = engine_copies(a, e, sfd, name, dfd);
+		struct stat st;
+		r = engine_copies(a, e, sfd, dfd, &st);
 		if (r < 0)
 			break;
 		if (r > 0) {
@@ -468,14 +479,12 @@ copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 			 */
 			size_t n = 0, j = i;
 			while (r > 0) {
-				const char *sl = strrchr(a->s.e[j].rel, '/');
-				names[n++] = sl ? sl + 1 : a->s.e[j].rel;
+				names[n++] = entry_name(&a->s.e[j]);
 				j = subtree_end(a, j, end);
 				if (j >= end || a->s.e[j].depth != e->depth)
 					break;
-				const char *nsl = strrchr(a->s.e[j].rel, '/');
-				r = engine_copies(a, &a->s.e[j], sfd, nsl ? nsl + 1 : a->s.e[j].rel,
-						  dfd);
+				struct stat sib;
+				r = engine_copies(a, &a->s.e[j], sfd, dfd, &sib);
 			}
 			if (r < 0)
 				break;
@@ -495,11 +504,6 @@ copy_dir_item(struct ap *a, const struct fo_item *it, int tfd)
 			r = fix_subtree(a, &dst, i, j);
 			i = j - 1;
 			continue;
-		}
-		struct stat st;
-		if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = sc_err_setsys(a->err, -errno, "cannot stat '%s'", e->path);
-			break;
 		}
 		if (!S_ISDIR(st.st_mode)) {
 			r = copy_nondir(a, sfd, name, &st, dfd, name, what, &links, i, tfd);

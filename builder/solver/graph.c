@@ -23,6 +23,7 @@
 #include "cleanup.h"
 #include "content.h"
 #include "solver.h"
+#include "util.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -427,21 +428,6 @@ cfg_str(struct json_object *cfg, const char *key)
 	return json_object_get_string(o);
 }
 
-static int
-strv_push(char ***v, size_t *n, const char *s)
-{
-	char **p = realloc(*v, (*n + 2) * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	p[*n] = strdup(s);
-	if (!p[*n])
-		return -ENOMEM;
-	(*n)++;
-	p[*n] = NULL;
-	return 0;
-}
-
 /* Sets NAME=VALUE in env, replacing an earlier value of NAME. */
 static int
 env_set(char ***env, size_t *n, const char *name, size_t nlen, const char *kv)
@@ -456,7 +442,7 @@ env_set(char ***env, size_t *n, const char *name, size_t nlen, const char *kv)
 			return 0;
 		}
 	}
-	return strv_push(env, n, kv);
+	return sc_strv_push(env, n, kv);
 }
 
 /* RUN's environment: the base image's, then the stage's ENV and ARG values, PATH by default. */
@@ -488,7 +474,7 @@ run_env(struct vtx *v, const struct stage_state *st, const struct bld_step *step
 	for (size_t i = 0; i < v->nenv; i++)
 		has_path |= strncmp(v->env[i], "PATH=", 5) == 0;
 	if (r >= 0 && !has_path)
-		r = strv_push(&v->env, &v->nenv, DEFAULT_PATH);
+		r = sc_strv_push(&v->env, &v->nenv, DEFAULT_PATH);
 	return r;
 }
 
@@ -579,16 +565,16 @@ exec_def(struct bld_ctx *b, struct vtx *v, const struct stage_state *st,
 		const char *const *shell = st->nshell ? st->shell : sh;
 		size_t nshell = st->nshell ? st->nshell : 2;
 		for (size_t i = 0; i < nshell && r >= 0; i++)
-			r = strv_push(&v->argv, &v->argc, shell[i]);
+			r = sc_strv_push(&v->argv, &v->argc, shell[i]);
 		const char *script = cmd->argc ? cmd->argv[0] : "";
 		/* RUN <<EOF: the heredoc is the script. */
 		if (cmd->nfiles && strncmp(script, "<<", 2) == 0)
 			script = cmd->files[0].content;
 		if (r >= 0)
-			r = strv_push(&v->argv, &v->argc, script);
+			r = sc_strv_push(&v->argv, &v->argc, script);
 	} else {
 		for (size_t i = 0; i < cmd->argc && r >= 0; i++)
-			r = strv_push(&v->argv, &v->argc, cmd->argv[i]);
+			r = sc_strv_push(&v->argv, &v->argc, cmd->argv[i]);
 	}
 	if (r >= 0 && v->argc == 0)
 		return sc_err_set(err, -EINVAL, "%s:%u: RUN has no command", b->dockerfile, line);

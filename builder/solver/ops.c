@@ -542,7 +542,8 @@ bg_sync_main(void *arg)
 	if (bs->rf->mounted)
 		snap_mount_remove(bs->rf->dir, NULL);
 	bs->rf->mounted = false;
-	bs->code = syncfs(bs->fd) < 0 ? -errno : 0;
+	if (bs->fd >= 0 && syncfs(bs->fd) < 0)
+		bs->code = -errno;
 	return NULL;
 }
 
@@ -551,10 +552,8 @@ static void
 bg_sync_start(struct bg_sync *bs, struct rootfs *rf, const char *dir)
 {
 	*bs = (struct bg_sync){.rf = rf, .fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-	if (bs->fd < 0) {
+	if (bs->fd < 0)
 		bs->code = -errno;
-		return;
-	}
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -569,9 +568,6 @@ bg_sync_wait(struct bg_sync *bs, struct sc_err *err)
 {
 	if (bs->started)
 		pthread_join(bs->thread, NULL);
-	else if (bs->rf->mounted)
-		snap_mount_remove(bs->rf->dir, NULL);
-	bs->rf->mounted = false;
 	if (bs->fd >= 0)
 		close(bs->fd);
 	if (bs->code < 0)

@@ -458,3 +458,18 @@ sc_buf_free(struct sc_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+int
+sc_strv_push(char ***v, size_t *n, const char *s)
+{
+	char **p = realloc(*v, (*n + 2) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	p[*n] = strdup(s);
+	if (!p[*n])
+		return -ENOMEM;
+	(*n)++;
+	p[*n] = NULL;
+	return 0;
+}

@@ -52,6 +52,9 @@ int sc_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Writes data to path atomically (temp file, fsync, rename). */
 int sc_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Appends a copy of s to the vector *v of *n strings, which stays NULL-terminated. -ENOMEM. */
+int sc_strv_push(char ***v, size_t *n, const char *s);
+
 /* Growable byte buffer. */
 struct sc_buf {
 	uint8_t *data;

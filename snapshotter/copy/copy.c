@@ -524,6 +524,19 @@ copy_run(struct copy_ctx *ctx, struct walk *w, int r)
 	return r;
 }
 
+/* Frees a walk and its context; the stats go to ret_stats (may be NULL) when r is a success. */
+static int
+copy_end(struct copy_ctx *ctx, struct walk *w, int r, struct snap_copy_stats *ret_stats)
+{
+	walk_done(w);
+	copy_ctx_done(ctx);
+	if (r < 0)
+		return r;
+	if (ret_stats)
+		*ret_stats = ctx->stats;
+	return 0;
+}
+
 static int
 copy_tree(struct copy_ctx *ctx, struct walk *w, int src_dirfd, const char *src, int dst_dirfd,
 	  const char *dst)
@@ -561,13 +574,7 @@ snap_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 		return r;
 	struct walk w = {.ctx = &ctx};
 	r = copy_tree(&ctx, &w, src_dirfd, src, dst_dirfd, dst);
-	walk_done(&w);
-	copy_ctx_done(&ctx);
-	if (r < 0)
-		return r;
-	if (ret_stats)
-		*ret_stats = ctx.stats;
-	return 0;
+	return copy_end(&ctx, &w, r, ret_stats);
 }
 
 /* The roots of snap_copy_entries: the two folders themselves, whose own metadata is left alone. */
@@ -614,13 +621,7 @@ snap_copy_entries(int src_dirfd, const char *src, int dst_dirfd, const char *dst
 		return r;
 	struct walk w = {.ctx = &ctx};
 	r = copy_entries(&ctx, &w, src_dirfd, dst_dirfd, names, n);
-	walk_done(&w);
-	copy_ctx_done(&ctx);
-	if (r < 0)
-		return r;
-	if (ret_stats)
-		*ret_stats = ctx.stats;
-	return 0;
+	return copy_end(&ctx, &w, r, ret_stats);
 }
 
 int
