@@ -676,10 +676,13 @@ static const char check_usage[] =
 	"\n"
 	"Finds records whose data is missing, data with no record, blobs whose\n"
 	"content no longer matches their digest, dead leases and counters that\n"
-	"disagree with a recount. --repair fixes each and says what it did.\n"
+	"disagree with a recount, and images that point at a blob or snapshot\n"
+	"that is not in the store. --repair fixes each (but the last: import or\n"
+	"build such an image again) and says what it did.\n"
 	"Exits 1 if the store is inconsistent (missing or damaged data, wrong\n"
-	"counters) and was not repaired; leftovers a crash can leave (trash,\n"
-	"data without a record, dead leases) are reported but are not errors.\n";
+	"counters, images missing data) and was not repaired; leftovers a crash\n"
+	"can leave (trash, data without a record, dead leases) are reported but\n"
+	"are not errors.\n";
 
 int
 cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv)
@@ -699,12 +702,14 @@ cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 	struct gc_check_report rep;
 	if (gc_check(s, a.repair, &rep, &err) < 0)
 		return cli_fail(&err, "check");
-	bool broken = false;
+	bool broken = false, lost = false;
 	for (size_t i = 0; i < rep.n; i++) {
 		enum gc_problem_kind k = rep.v[i].kind;
 		if (!rep.v[i].repaired && (k == GC_PROBLEM_MISSING_FOLDER ||
 					   k == GC_PROBLEM_DAMAGED_BLOB || k == GC_PROBLEM_COUNTER))
 			broken = true;
+		if (k == GC_PROBLEM_MISSING_TARGET)
+			lost = true;
 	}
 	if (a.json) {
 		struct json_object *o = json_object_new_object();
@@ -722,7 +727,7 @@ cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 			json_object_array_add(arr, p);
 		}
 		json_object_object_add(o, "problems", arr);
-		json_object_object_add(o, "consistent", json_object_new_boolean(!broken));
+		json_object_object_add(o, "consistent", json_object_new_boolean(!broken && !lost));
 		cli_json_print(o);
 	} else if (rep.n == 0) {
 		printf("store '%s' is consistent\n", snap_store_root(s));
@@ -744,5 +749,10 @@ cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 			"snapctl: check: store '%s' is inconsistent; run 'snapctl check "
 			"--repair'\n",
 			snap_store_root(s));
-	return broken ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+	else if (lost && !a.json)
+		fprintf(stderr,
+			"snapctl: check: store '%s' has images whose data is gone; import or "
+			"build them again\n",
+			snap_store_root(s));
+	return broken || lost ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

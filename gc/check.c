@@ -30,6 +30,7 @@ static const char *const problem_names[_GC_PROBLEM_KIND_MAX] = {
 	[GC_PROBLEM_DEAD_LEASE] = "dead-lease",
 	[GC_PROBLEM_COUNTER] = "counter",
 	[GC_PROBLEM_TRASH] = "trash",
+	[GC_PROBLEM_MISSING_TARGET] = "missing-target",
 };
 
 const char *
@@ -112,6 +113,10 @@ struct scan_ctx {
 	size_t nsnaps;
 	char **blobs;
 	size_t nblobs;
+	struct snap_txn *t;
+	/* Edges whose target blob has no record: their source, and what to say. */
+	char **dangling_from, **dangling_to;
+	size_t ndangling, ndangling_to;
 };
 
 static int
@@ -156,6 +161,56 @@ scan_blob(const MDB_val *k, const MDB_val *v, void *arg)
 	return r;
 }
 
+/*
+ * An edge from an image or a blob (index, manifest) to a blob that has no
+ * record: the image cannot be exported. (A build cache record may outlive
+ * its layer blob: the builder makes the layer again. A layer's unpacked
+ * snapshot may go with check --repair: an import makes it again.)
+ */
+static int
+scan_ref(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct scan_ctx *c = arg;
+	const char *from = k->mv_data;
+	size_t flen = strnlen(from, k->mv_size);
+	if (flen + 1 >= k->mv_size)
+		return 0; /* not an edge */
+	if (!(flen > 6 && memcmp(from, "image:", 6) == 0) &&
+	    !(flen > 5 && memcmp(from, "blob:", 5) == 0))
+		return 0;
+	char to[SNAP_OBJ_NAME_MAX + 1];
+	snprintf(to, sizeof(to), "%.*s", (int)(k->mv_size - flen - 1), from + flen + 1);
+	MDB_val got;
+	int r;
+	if (strncmp(to, "blob:", 5) != 0)
+		return 0;
+	r = snap_txn_get(c->t, SNAP_DB_BLOBS, to + 5, strlen(to + 5), &got);
+	if (r != -ENOENT)
+		return r < 0 ? r : 0;
+	char from_s[SNAP_OBJ_NAME_MAX + 1];
+	snprintf(from_s, sizeof(from_s), "%.*s", (int)flen, from);
+	/* A manifest: name the images whose it is. */
+	char **src = NULL;
+	size_t nsrc = 0;
+	struct sc_buf detail = {0};
+	r = sc_buf_printf(&detail, "points at %s, which is not in the store", to);
+	if (r >= 0 && strncmp(from_s, "blob:", 5) == 0)
+		r = snap_ref_sources_txn(c->t, from_s, &src, &nsrc);
+	for (size_t i = 0; r >= 0 && i < nsrc; i++)
+		if (strncmp(src[i], "image:", 6) == 0)
+			r = sc_buf_printf(&detail, "%s image %s", i ? "," : "; used by",
+					  src[i] + 6);
+	snap_strv_free(src, nsrc);
+	if (r >= 0)
+		r = sc_buf_printf(&detail, "; import or build the image again");
+	if (r >= 0)
+		r = sc_strv_push(&c->dangling_from, &c->ndangling, from_s);
+	if (r >= 0)
+		r = sc_strv_push(&c->dangling_to, &c->ndangling_to, (const char *)detail.data);
+	sc_buf_free(&detail);
+	return r;
+}
+
 static int
 scan_lease(const MDB_val *k, const MDB_val *v, void *arg)
 {
@@ -170,6 +225,8 @@ scan_clear(struct scan_ctx *c)
 		free(c->snaps[i].key);
 	free(c->snaps);
 	snap_strv_free(c->blobs, c->nblobs);
+	snap_strv_free(c->dangling_from, c->ndangling);
+	snap_strv_free(c->dangling_to, c->ndangling_to);
 	*c = (struct scan_ctx){0};
 }
 
@@ -208,14 +265,18 @@ scan_store(struct snap_store *s, struct scan_ctx *c, uint64_t have[9], struct sc
 	int r = snap_txn_begin_read(s->meta, &t, err);
 	if (r < 0)
 		return r;
+	c->t = &t;
 	r = snap_txn_scan(&t, SNAP_DB_SNAPSHOTS, NULL, 0, scan_snapshot, c);
 	if (r >= 0)
 		r = snap_txn_scan(&t, SNAP_DB_BLOBS, NULL, 0, scan_blob, c);
 	if (r >= 0)
 		r = snap_txn_scan(&t, SNAP_DB_LEASES, NULL, 0, scan_lease, c);
+	if (r >= 0)
+		r = snap_txn_scan(&t, SNAP_DB_REFS, NULL, 0, scan_ref, c);
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(counter_names); i++)
 		have[i] = snap_txn_counter_get(&t, counter_names[i]);
 	snap_txn_end(&t);
+	c->t = NULL;
 	if (r < 0)
 		return sc_err_setsys(err, r, "cannot read the store's records");
 	return 0;
@@ -411,6 +472,9 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 			    rel);
 		r = sc_strv_push(&del.snapshots, &del.nsnapshots, c.snaps[i].key);
 	}
+	for (size_t i = 0; i < c.ndangling && r >= 0; i++)
+		problem_add(&rep, GC_PROBLEM_MISSING_TARGET, c.dangling_from[i], "%s",
+			    c.dangling_to[i]);
 	for (size_t i = 0; i < c.nblobs && r >= 0; i++) {
 		struct sc_err e = SC_ERR_INIT;
 		int v = snap_content_verify(s, c.blobs[i], &e);
@@ -450,11 +514,9 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 			r = snap_meta_write(s->meta, delete_missing, &del, err);
 			if (r >= 0)
 				r = snap_meta_sync(s->meta);
-			for (size_t i = 0; r >= 0 && i < del.nblobs; i++) {
-				char rel[PATH_MAX];
-				snap_blob_rel(rel, sizeof(rel), del.blobs[i]);
-				snap_store_trash(s, rel);
-			}
+			if (r >= 0)
+				r = snap_blobs_trash_unnamed(s, (const char *const *)del.blobs,
+							     del.nblobs, err);
 		}
 		/* Counters last: the deletions above kept them exact, a recount makes them so. */
 		if (r >= 0 && (counters_off || del.nsnapshots || del.nblobs))
@@ -467,7 +529,8 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 		if (r >= 0)
 			r = snap_store_cleanup(s, true, err);
 		for (size_t i = 0; r >= 0 && i < rep.n; i++)
-			if (rep.v[i].kind != GC_PROBLEM_DEAD_LEASE)
+			if (rep.v[i].kind != GC_PROBLEM_DEAD_LEASE &&
+			    rep.v[i].kind != GC_PROBLEM_MISSING_TARGET)
 				rep.v[i].repaired = true;
 		struct gc_problem *p = NULL;
 		if (r >= 0 && del.deleted > del.nsnapshots)

@@ -153,8 +153,9 @@ enum gc_problem_kind {
 	GC_PROBLEM_ORPHAN_FOLDER,  /* folder or file without a record */
 	GC_PROBLEM_DAMAGED_BLOB,   /* content no longer matches its digest */
 	GC_PROBLEM_DEAD_LEASE,
-	GC_PROBLEM_COUNTER, /* a counter disagrees with a recount */
-	GC_PROBLEM_TRASH,   /* trash/ not emptied yet */
+	GC_PROBLEM_COUNTER,	   /* a counter disagrees with a recount */
+	GC_PROBLEM_TRASH,	   /* trash/ not emptied yet */
+	GC_PROBLEM_MISSING_TARGET, /* an image or record points at a blob or snapshot not there */
 	_GC_PROBLEM_KIND_MAX,
 };
 

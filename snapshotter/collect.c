@@ -667,8 +667,9 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 	_cleanup_free_ uint64_t *folder_id = malloc((SNAP_COLLECT_BATCH + 1) * sizeof(uint64_t));
 	_cleanup_free_ size_t *gone = malloc((n + 1) * sizeof(size_t));
 	_cleanup_free_ uint64_t *gone_folder = malloc((n + 1) * sizeof(uint64_t));
+	_cleanup_free_ const char **blobs = calloc(n + 1, sizeof(*blobs));
 	size_t ngone = 0;
-	if (!order || !deleted || !folder_id || !gone || !gone_folder)
+	if (!order || !deleted || !folder_id || !gone || !gone_folder || !blobs)
 		return sc_err_set(err, -ENOMEM, "out of memory");
 	if (removed_out)
 		memset(removed_out, 0, g->n * sizeof(*removed_out));
@@ -715,22 +716,28 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 	 * transaction, all at the end (a journaling file system would otherwise
 	 * flush every batch's deletions at the next sync). A crash part-way
 	 * leaves folders without records, which the next open moves to trash;
-	 * what cannot go now (a busy mount) waits in trash.
+	 * what cannot go now (a busy mount) waits in trash. A snapshot's folder
+	 * is named by its id, never reused; a blob's by its digest, which an
+	 * import may have stored again since: blob files go through
+	 * snap_blobs_trash_unnamed().
 	 */
+	size_t nblobs = 0;
 	for (size_t i = 0; i < ngone; i++) {
 		const struct snap_gc_node *node = &g->v[gone[i]];
-		char rel[PATH_MAX];
 		if (removed_out)
 			removed_out[gone[i]] = true;
-		if (node->type == SNAP_OBJ_SNAPSHOT)
+		if (node->type == SNAP_OBJ_BLOB) {
+			blobs[nblobs++] = node->id;
+		} else if (node->type == SNAP_OBJ_SNAPSHOT) {
+			char rel[PATH_MAX];
 			snap_snapshot_rel(rel, sizeof(rel), gone_folder[i]);
-		else if (node->type == SNAP_OBJ_BLOB)
-			snap_blob_rel(rel, sizeof(rel), node->id);
-		else
-			continue;
-		if (sc_rm_rf_at(s->root_fd, rel) < 0)
-			snap_store_trash(s, rel);
+			if (sc_rm_rf_at(s->root_fd, rel) < 0)
+				snap_store_trash(s, rel);
+		}
 	}
+	int rt = snap_blobs_trash_unnamed(s, blobs, nblobs, err);
+	if (r >= 0)
+		r = rt;
 	if (res.transactions) {
 		uint8_t owner[12];
 		owner_value(s, owner);

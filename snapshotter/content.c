@@ -490,6 +490,41 @@ remove_write(struct snap_txn *t, void *arg)
 	return r;
 }
 
+struct trash_op {
+	struct snap_store *s;
+	const char *const *digests;
+	size_t n;
+};
+
+static int
+trash_unnamed_write(struct snap_txn *t, void *arg)
+{
+	struct trash_op *op = arg;
+	for (size_t i = 0; i < op->n; i++) {
+		struct snap_blob_info info = {0};
+		int r = snap_blob_get_txn(t, op->digests[i], &info);
+		snap_blob_info_clear(&info);
+		if (r == 0)
+			continue; /* stored again meantime: the file is the new record's */
+		if (r != -ENOENT)
+			return r;
+		char rel[PATH_MAX];
+		snap_blob_rel(rel, sizeof(rel), op->digests[i]);
+		snap_store_trash(op->s, rel);
+	}
+	return 0; /* nothing changed: the commit writes nothing */
+}
+
+int
+snap_blobs_trash_unnamed(struct snap_store *s, const char *const *digests, size_t n,
+			 struct sc_err *err)
+{
+	if (n == 0)
+		return 0;
+	struct trash_op op = {.s = s, .digests = digests, .n = n};
+	return snap_meta_write(s->meta, trash_unnamed_write, &op, err);
+}
+
 int
 snap_content_remove(struct snap_store *s, const char *digest, struct sc_err *err)
 {
@@ -502,11 +537,10 @@ snap_content_remove(struct snap_store *s, const char *digest, struct sc_err *err
 	r = snap_meta_sync(s->meta);
 	if (r < 0)
 		return sc_err_setsys(err, r, "cannot sync metadata");
-	char rel[PATH_MAX];
-	snap_blob_rel(rel, sizeof(rel), digest);
-	snap_store_trash(s, rel);
+	const char *one[] = {digest};
+	r = snap_blobs_trash_unnamed(s, one, 1, err);
 	snap_store_empty_trash(s);
-	return 0;
+	return r;
 }
 
 struct walk_collect {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "content.h"
 #include "log.h"
 #include "store-internal.h"
 #include "util.h"
@@ -268,6 +269,60 @@ ref_change(struct snap_store *s, const char *id, const char *type, const char *n
 		return r;
 	struct ref_op op = {.id = id, .type = type, .name = name, .add = add};
 	return snap_meta_write(s->meta, ref_write, &op, err);
+}
+
+struct present_op {
+	const char *id;
+	const char *const *types, *const *names;
+	size_t n;
+	bool *present;
+};
+
+static int
+present_write(struct snap_txn *t, void *arg)
+{
+	struct present_op *op = arg;
+	MDB_val v;
+	int r = snap_txn_get(t, SNAP_DB_LEASES, op->id, strlen(op->id), &v);
+	if (r == -ENOENT)
+		return sc_err_set(t->err, r, "lease '%s' does not exist", op->id);
+	for (size_t i = 0; r >= 0 && i < op->n; i++) {
+		if (strcmp(op->types[i], "snapshot") == 0) {
+			struct snap_info info = {0};
+			r = snap_snapshot_get_txn(t, op->names[i], &info);
+			op->present[i] = r == 0 && info.kind == SNAP_KIND_COMMITTED;
+			snap_info_clear(&info);
+		} else if (strcmp(op->types[i], "blob") == 0) {
+			struct snap_blob_info info = {0};
+			r = snap_blob_get_txn(t, op->names[i], &info);
+			op->present[i] = r == 0;
+			snap_blob_info_clear(&info);
+		} else {
+			return sc_err_set(t->err, -EINVAL, "cannot attach a '%s' if present",
+					  op->types[i]);
+		}
+		if (r == -ENOENT)
+			r = 0;
+		if (r >= 0 && op->present[i])
+			r = ref_change_txn(t, op->id, op->types[i], op->names[i], true);
+	}
+	return r;
+}
+
+int
+snap_lease_attach_present(struct snap_store *s, const char *id, const char *const *types,
+			  const char *const *names, size_t n, bool *present, struct sc_err *err)
+{
+	int r = lease_id_validate(id, err);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		if (strlen(names[i]) > SNAP_KEY_MAX)
+			r = sc_err_set(err, -EINVAL, "object name is longer than %d bytes",
+				       SNAP_KEY_MAX);
+	if (r < 0)
+		return r;
+	struct present_op op = {
+		.id = id, .types = types, .names = names, .n = n, .present = present};
+	return snap_meta_write(s->meta, present_write, &op, err);
 }
 
 int

@@ -117,6 +117,14 @@ int snap_blob_get_txn(struct snap_txn *t, const char *digest, struct snap_blob_i
 int snap_blob_delete_txn(struct snap_txn *t, const struct snap_blob_info *info);
 /* "blobs/sha256/HEX", relative to ROOT. */
 void snap_blob_rel(char *buf, size_t len, const char *digest);
+/*
+ * Moves to trash/ the files of those blobs that no record names, under the
+ * writer lock. A file is deleted by path only this way once its record is
+ * gone: a writer that stored the same content since then renamed its new
+ * file into place inside its own write transaction, and that file stays.
+ */
+int snap_blobs_trash_unnamed(struct snap_store *s, const char *const *digests, size_t n,
+			     struct sc_err *err);
 
 /*
  * META key naming a collection in progress (pid u32 + start time u64,

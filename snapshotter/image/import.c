@@ -489,16 +489,6 @@ check_layers(struct importer *im)
 	return 0;
 }
 
-static bool
-snapshot_exists(struct snap_store *s, const char *key)
-{
-	struct snap_info info = {0};
-	int r = snap_snapshot_stat(s, key, &info, NULL);
-	bool ok = r == 0 && info.kind == SNAP_KIND_COMMITTED;
-	snap_info_clear(&info);
-	return ok;
-}
-
 /* Copies a file into the content store (digest checked when known). */
 static int
 store_file(struct importer *im, int fd, const char *expected, int64_t size, const char *mt,
@@ -542,9 +532,18 @@ unpack_layers(struct importer *im)
 	for (size_t i = 0; i < im->nlayers; i++) {
 		struct img_desc *d = &im->layers[i];
 		const char *key = im->chain[i];
-		bool have_snap = snapshot_exists(im->s, key);
-		bool have_blob = !im->docker && blob_exists(im->s, d->digest);
-		int r = 0;
+		/*
+		 * What is here already joins the lease in the same transaction
+		 * that finds it, so no collection can take it from under us;
+		 * what is not is made below, joining the lease as it is made.
+		 */
+		const char *types[] = {"snapshot", "blob"}, *names[] = {key, d->digest};
+		bool present[2] = {false, false};
+		int r = snap_lease_attach_present(im->s, im->lease.id, types, names,
+						  im->docker ? 1 : 2, present, im->err);
+		if (r < 0)
+			return r;
+		bool have_snap = present[0], have_blob = present[1];
 		_cleanup_close_ int fd = -EBADF;
 		if (!have_blob || !have_snap) {
 			if (have_blob)
@@ -576,11 +575,15 @@ unpack_layers(struct importer *im)
 				snprintf(d->media_type, sizeof(d->media_type), "%s",
 					 snap_compression_media_type(res.compression, true));
 			}
-			if (r == -EEXIST && snapshot_exists(im->s, key)) {
+			if (r == -EEXIST) {
 				/* Another import made it meanwhile: fine, but keep the blob. */
-				sc_err_clear(im->err);
-				have_snap = true;
-				r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
+				struct sc_err e2 = {0};
+				if (snap_lease_attach_present(im->s, im->lease.id, types, names, 1,
+							      &have_snap, &e2) >= 0 &&
+				    have_snap) {
+					sc_err_clear(im->err);
+					r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
+				}
 			}
 			if (r >= 0 && !have_snap)
 				have_blob = true;
@@ -599,10 +602,6 @@ unpack_layers(struct importer *im)
 			d->size = (int64_t)bi.size;
 			snap_blob_info_clear(&bi);
 		}
-		if (r >= 0)
-			r = snap_lease_add(im->s, im->lease.id, "snapshot", key, im->err);
-		if (r >= 0)
-			r = snap_lease_add(im->s, im->lease.id, "blob", d->digest, im->err);
 		if (r < 0)
 			return sc_err_prefix(im->err, r, "layer %zu of %zu (%s)", i + 1,
 					     im->nlayers,

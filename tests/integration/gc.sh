@@ -164,3 +164,25 @@ echo "$out" | grep -c >/dev/null "is consistent" || fail "check after repair: $o
 snap snapshot info r-s2 >/dev/null 2>&1 && fail "record without data survived --repair"
 check_store_consistent
 pass "check and check --repair"
+
+# An image whose blob has no record (what an import racing gc could leave):
+# check names the image and the blob, exits 1, and --repair does not pretend
+# to fix it; importing the image again does.
+I="$TEST_TMP/images"
+STORE="$I"
+import_busybox bb:1
+config=$(snap image inspect bb:1 | json 'd["config"]')
+snap content rm "$config" >/dev/null
+expect_error 1 "has images whose data is gone; import or build them again" snap check
+report=$(snap check --json || true)
+echo "$report" | json "[(p['kind'], p['detail']) for p in d['problems']]" | grep -c >/dev/null "missing-target.*blob:$config" ||
+	fail "check did not report the missing config $config: $report"
+echo "$report" | json 'd["consistent"]' | grep -c >/dev/null False || fail "check called it consistent: $report"
+report=$(snap check --repair --json || true)
+echo "$report" | json '[p["repaired"] for p in d["problems"] if p["kind"] == "missing-target"]' | grep -c >/dev/null '\[False\]' ||
+	fail "check --repair claimed to repair a missing target: $report"
+echo "$report" | json '[p["detail"] for p in d["problems"]]' | grep -c >/dev/null "image bb:1" ||
+	fail "check did not name the image: $report"
+import_busybox bb:1
+out=$(snap check) || fail "check after the import again: $out"
+pass "check names an image whose config blob is gone"

@@ -46,6 +46,16 @@ int snap_lease_create(struct snap_store *s, const char *id, uint64_t ttl_ns, pid
 /* Attaches an object. type: snapshot | blob | image. -ENOENT lease missing. */
 int snap_lease_add(struct snap_store *s, const char *id, const char *type, const char *name,
 		   struct sc_err *err);
+/*
+ * Attaches, in one transaction, each of n objects (types[i]: snapshot |
+ * blob) that exists now (a snapshot only when committed); present[i] says
+ * which did. What it attached cannot be collected until the lease goes, so
+ * a caller that found an object present may rely on it. -ENOENT lease
+ * missing.
+ */
+int snap_lease_attach_present(struct snap_store *s, const char *id, const char *const *types,
+			      const char *const *names, size_t n, bool *present,
+			      struct sc_err *err);
 /* Detaches an object. -ENOENT if it was not attached. */
 int snap_lease_remove_ref(struct snap_store *s, const char *id, const char *type, const char *name,
 			  struct sc_err *err);
