@@ -550,11 +550,28 @@ unpack_file(struct unpacker *u, struct archive_entry *e, int dfd, const char *ba
 	size_t len;
 	la_int64_t off;
 	int ar;
+	uint64_t written = 0;
 	while ((ar = archive_read_data_block(u->a, &buf, &len, &off)) == ARCHIVE_OK) {
+		/*
+		 * A sparse map is the archive's word too: data must lie within the
+		 * entry's size and add up to no more than it, so what is written
+		 * (and the file's apparent size) is what the limits counted.
+		 */
+		if (off < 0 || (uint64_t)off > pf->size || len > pf->size - (uint64_t)off ||
+		    (written += len) > pf->size)
+			return sc_err_set(u->err, -EBADMSG,
+					  "malformed entry '%s': its sparse map places data past "
+					  "its size of %" PRIu64 " bytes",
+					  path, pf->size);
+		if ((u->res.bytes += len) > u->lim.max_bytes)
+			return sc_err_set(u->err, -EFBIG,
+					  "layer writes more than %" PRIu64
+					  " bytes of files; raise the limit (--max-size) if it is "
+					  "trusted",
+					  u->lim.max_bytes);
 		r = snap_copy_writer_write(u->w, buf, len, (uint64_t)off, u->err);
 		if (r < 0)
 			return r;
-		u->res.bytes += len;
 		if ((uint64_t)off + len > pf->end)
 			pf->end = (uint64_t)off + len;
 	}
@@ -882,6 +899,8 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 		return r;
 	}
 	u.res.compression = layer_zin_compression(u.zin);
+	/* Every uncompressed byte counts, the tar's headers and whatever follows its end too. */
+	layer_zin_set_limit(u.zin, u.lim.max_bytes);
 	u.a = archive_read_new();
 	if (!u.a) {
 		layer_zin_free(u.zin);

@@ -12,6 +12,7 @@
  * behind. A layer smaller than one block never starts the thread.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <isa-l/igzip_lib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -452,6 +453,8 @@ layer_zout_finish(struct layer_zout *z, char diff_id[SC_DIGEST_STR_LEN + 1],
 struct layer_zin {
 	int fd;
 	enum snap_compression c;
+	uint64_t limit; /* decompressed bytes allowed; 0: no limit */
+	uint64_t total; /* decompressed bytes so far */
 	snap_layer_sink_fn tee;
 	void *tee_arg;
 	struct sc_sha256 *hu;
@@ -680,10 +683,22 @@ zin_decompress(struct layer_zin *z, struct sc_err *err)
 	}
 }
 
+void
+layer_zin_set_limit(struct layer_zin *z, uint64_t limit)
+{
+	z->limit = limit;
+}
+
 ssize_t
 layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err)
 {
 	ssize_t n = zin_decompress(z, err);
+	if (n > 0 && z->limit && (z->total += (uint64_t)n) > z->limit)
+		return sc_err_set(err, -EFBIG,
+				  "layer is larger than %" PRIu64
+				  " bytes uncompressed; raise the limit (--max-size) if it is "
+				  "trusted",
+				  z->limit);
 	if (n > 0) {
 		int r = sc_sha256_update(z->hu, z->outp, (size_t)n);
 		if (r < 0)
@@ -691,6 +706,23 @@ layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err)
 		*ret = z->outp;
 	}
 	return n;
+}
+
+int
+snap_layer_hash(int fd, uint64_t max_bytes, snap_layer_sink_fn tee, void *tee_arg,
+		char diff_id[SC_DIGEST_STR_LEN + 1], enum snap_compression *ret_c,
+		struct sc_err *err)
+{
+	struct layer_zin *z = NULL;
+	int r = layer_zin_new(fd, tee, tee_arg, &z, err);
+	if (r < 0)
+		return r;
+	layer_zin_set_limit(z, max_bytes ? max_bytes : SNAP_LAYER_MAX_BYTES_DEFAULT);
+	if (ret_c)
+		*ret_c = layer_zin_compression(z);
+	r = layer_zin_finish(z, diff_id, err);
+	layer_zin_free(z);
+	return r;
 }
 
 int

@@ -50,6 +50,12 @@ int layer_zin_new(int fd, snap_layer_sink_fn tee, void *tee_arg, struct layer_zi
 		  struct sc_err *err);
 enum snap_compression layer_zin_compression(const struct layer_zin *z);
 /*
+ * At most limit decompressed bytes (0: any): past it a read fails with
+ * -EFBIG, so a layer costs no more work than its limit, whatever follows
+ * the tar's end.
+ */
+void layer_zin_set_limit(struct layer_zin *z, uint64_t limit);
+/*
  * Points *ret at the next decompressed bytes and returns how many (0 at the
  * end of the stream). The bytes stay valid until the next call.
  * Errors: -EBADMSG corrupt or truncated stream, -EIO and other read errors.

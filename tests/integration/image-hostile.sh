@@ -163,6 +163,43 @@ fifo-index | fifo-manifest | fifo-layer)
 		mkfifo "$H/oci/blobs/sha256/$ld" ;;
 	esac
 	expect_error 1 "$what '[^']+' is not a regular file" timeout 20 "$SNAPCTL" --root "$STORE" image import "$H/oci" ;;
+sparse-overflow | sparse-far)
+	# A pax sparse entry of size 1024 whose map carries 2 MiB of data, or puts
+	# 1 KiB at 1 TiB: what is written (and the apparent size) must be what the
+	# size limit counted, so the entry is malformed.
+	case "$CASE" in
+	sparse-overflow) off=0 n=2097152 ;;
+	sparse-far) off=1099511627776 n=1024 ;;
+	esac
+	python3 - "$H/l.tar" $off $n <<'PY'
+import io, sys, tarfile
+out, off, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+m = ("1\n%d\n%d\n" % (off, n)).encode()
+m += b"\0" * (-len(m) % 512)
+payload = m + b"s" * n
+buf = io.BytesIO()
+tar = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
+t = tarfile.TarInfo("GNUSparseFile.0/f")
+t.size, t.mode = len(payload), 0o644
+t.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                 "GNU.sparse.name": "f", "GNU.sparse.realsize": "1024"}
+tar.addfile(t, io.BytesIO(payload))
+tar.close()
+open(out, "wb").write(buf.getvalue())
+PY
+	expect_error 1 "malformed entry 'f': its sparse map places data past its size of 1024 bytes" \
+		snap layer apply "$H/l.tar" hostile --parent base --max-size 4M ;;
+zstd-trailer | gzip-trailer)
+	# A 5-byte file, then 4 GiB (zstd) or 256 MiB (gzip) of zeros after the
+	# tar's end: every uncompressed byte counts against --max-size.
+	mktar "$H/l.tar" "file:a:hello"
+	if [ "$CASE" = zstd-trailer ]; then
+		{ cat "$H/l.tar"; head -c 4G /dev/zero; } | zstd -q -1 -c >"$H/l.tar.z"
+	else
+		{ cat "$H/l.tar"; head -c 256M /dev/zero; } | gzip -1 -c >"$H/l.tar.z"
+	fi
+	expect_error 1 "layer is larger than 1000000 bytes uncompressed; raise the limit \(--max-size\)" \
+		snap layer apply "$H/l.tar.z" hostile --parent base --max-size 1M ;;
 *) fail "unknown case '$CASE'" ;;
 esac
 

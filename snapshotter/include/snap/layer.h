@@ -153,6 +153,18 @@ struct snap_layer_apply_result {
 };
 
 /*
+ * Reads a layer (tar, tar+gzip or tar+zstd) from fd to its end without
+ * unpacking it: its diff id (the sha256 of the uncompressed stream) and
+ * compression. Every byte read also goes to tee (may be NULL). At most
+ * max_bytes (0: the default limit) uncompressed, trailer included.
+ * Errors: -EBADMSG a corrupt or truncated stream; -EFBIG over the limit;
+ * -EOPNOTSUPP an unknown compression; the tee's.
+ */
+int snap_layer_hash(int fd, uint64_t max_bytes, snap_layer_sink_fn tee, void *tee_arg,
+		    char diff_id[SC_DIGEST_STR_LEN + 1], enum snap_compression *ret_c,
+		    struct sc_err *err);
+
+/*
  * Reads a layer (tar, tar+gzip or tar+zstd) from fd and makes it the
  * committed snapshot name on top of parent (NULL: none). The layer is
  * unpacked into an active snapshot first and committed only when the whole
