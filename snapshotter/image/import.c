@@ -489,41 +489,64 @@ check_layers(struct importer *im)
 	return 0;
 }
 
-/* Copies a file into the content store (digest checked when known). */
 static int
-store_file(struct importer *im, int fd, const char *expected, int64_t size, const char *mt,
-	   char ret[SC_DIGEST_STR_LEN + 1], enum snap_compression *ret_c)
+content_sink(void *arg, const void *data, size_t len, struct sc_err *err)
 {
+	return snap_content_write(arg, data, len, err);
+}
+
+static int
+diff_id_check(const char *want, const char *got, struct sc_err *err)
+{
+	if (strcmp(want, got) == 0)
+		return 0;
+	return sc_err_set(err, -EBADMSG,
+			  "layer content does not match its diff id: expected %s, got %s", want,
+			  got);
+}
+
+/*
+ * Stores a layer file whose snapshot is here already, without unpacking it:
+ * digest and size checked by the content store, the uncompressed stream
+ * hashed (within the size limit) and checked against the config's diff id.
+ */
+static int
+store_layer(struct importer *im, size_t i, int fd, enum snap_compression *ret_c)
+{
+	struct img_desc *d = &im->layers[i];
 	struct snap_content_writer *w = NULL;
-	int r = snap_content_writer_new(im->s, expected, size, &w, im->err);
+	int r = snap_content_writer_new(im->s, im->docker ? NULL : d->digest,
+					im->docker ? -1 : d->size, &w, im->err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ uint8_t *buf = malloc(1u << 20);
-	if (!buf) {
+	char got[SC_DIGEST_STR_LEN + 1];
+	r = snap_layer_hash(fd, im->opts->limits.max_bytes, content_sink, w, got, ret_c, im->err);
+	if (r >= 0)
+		r = diff_id_check(im->diff_ids[i], got, im->err);
+	if (r < 0) {
 		snap_content_abort(w);
-		return sc_err_set(im->err, -ENOMEM, "out of memory");
+		return r;
 	}
-	bool first = true;
-	for (;;) {
-		ssize_t n = SC_RETRY_EINTR(read(fd, buf, 1u << 20));
-		if (n < 0) {
-			snap_content_abort(w);
-			return sc_err_setsys(im->err, -errno, "cannot read layer");
-		}
-		if (n == 0)
-			break;
-		if (first && ret_c)
-			*ret_c = snap_compression_detect(buf, (size_t)n);
-		first = false;
-		r = snap_content_write(w, buf, (size_t)n, im->err);
-		if (r < 0) {
-			snap_content_abort(w);
-			return r;
-		}
-	}
-	if (!mt && ret_c)
-		mt = snap_compression_media_type(*ret_c, true);
-	return snap_content_commit(w, mt, ret, im->err);
+	const char *mt = im->docker ? snap_compression_media_type(*ret_c, true) : d->media_type;
+	return snap_content_commit(w, mt, d->digest, im->err);
+}
+
+/*
+ * A layer whose blob and snapshot are both here: the blob may still not be
+ * what this image's config says (another image's layer under this diff id),
+ * so its uncompressed stream is hashed again.
+ */
+static int
+verify_stored_layer(struct importer *im, size_t i)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r = snap_content_open(im->s, im->layers[i].digest, &fd, NULL, im->err);
+	char got[SC_DIGEST_STR_LEN + 1];
+	if (r >= 0)
+		r = snap_layer_hash(fd, im->opts->limits.max_bytes, NULL, NULL, got, NULL, im->err);
+	if (r >= 0)
+		r = diff_id_check(im->diff_ids[i], got, im->err);
+	return r;
 }
 
 static int
@@ -590,11 +613,12 @@ unpack_layers(struct importer *im)
 		}
 		if (r >= 0 && !have_blob) {
 			enum snap_compression c = SNAP_COMPRESSION_NONE;
-			r = store_file(im, fd, expected, im->docker ? -1 : d->size,
-				       im->docker ? NULL : d->media_type, d->digest, &c);
+			r = store_layer(im, i, fd, &c);
 			if (r >= 0 && im->docker)
 				snprintf(d->media_type, sizeof(d->media_type), "%s",
 					 snap_compression_media_type(c, true));
+		} else if (r >= 0 && have_snap) {
+			r = verify_stored_layer(im, i);
 		}
 		if (r >= 0 && im->docker) {
 			struct snap_blob_info bi = {0};

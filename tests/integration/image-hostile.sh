@@ -200,6 +200,26 @@ zstd-trailer | gzip-trailer)
 	fi
 	expect_error 1 "layer is larger than 1000000 bytes uncompressed; raise the limit \(--max-size\)" \
 		snap layer apply "$H/l.tar.z" hostile --parent base --max-size 1M ;;
+diff-id-poison | diff-id-poison-stored)
+	# Image b's config claims image a's diff id for a layer with other
+	# content; a's snapshot is in the store (and, for -stored, b's layer blob
+	# too, imported honestly as image c). Its blob must be checked anyway.
+	mktar "$H/a.tar" "file:f:from image a"
+	mktar "$H/b.tar" "file:f:from image b"
+	mklayout "$H/a" "$H/a.tar"
+	snap image import "$H/a" --name a:1 >/dev/null
+	if [ "$CASE" = diff-id-poison-stored ]; then
+		mklayout "$H/c" "$H/b.tar"
+		snap image import "$H/c" --name c:1 >/dev/null
+	fi
+	adiff="sha256:$(sha256sum <"$H/a.tar" | cut -d' ' -f1)"
+	mklayout "$H/b" "$H/b.tar" "
+c = json.dumps({'architecture': 'amd64', 'os': 'linux',
+                'rootfs': {'type': 'layers', 'diff_ids': ['$adiff']}}).encode()
+m['config'] = dict(put(c), mediaType='application/vnd.oci.image.config.v1+json')"
+	state >"$TEST_TMP/before"
+	expect_error 1 "layer content does not match its diff id: expected $adiff, got sha256:" \
+		snap image import "$H/b" --name b:1 ;;
 *) fail "unknown case '$CASE'" ;;
 esac
 
