@@ -369,7 +369,7 @@ load_docker(struct importer *im)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	int r = img_read_beneath(im->dirfd, "manifest.json", SNAP_IMAGE_JSON_MAX, "manifest.json",
+	int r = img_read_beneath(im->dirfd, "manifest.json", SNAP_IMAGE_JSON_MAX, "docker manifest",
 				 &buf, &len, im->err);
 	if (r < 0)
 		return r;
@@ -779,7 +779,8 @@ snap_image_import(struct snap_store *s, const char *path, const struct snap_imag
 				r = sc_err_setsys(err, -errno, "cannot open '%s'", tmp_abs);
 		}
 		if (r >= 0) {
-			struct snap_layer_apply_opts ao = {.limits = opts->limits};
+			struct snap_layer_apply_opts ao = {.limits = opts->limits,
+							   .files_only = true};
 			r = snap_layer_unpack(fd, im->dirfd, false, &ao, NULL, NULL, NULL, err);
 			if (r < 0)
 				sc_err_prefix(err, r, "cannot unpack the archive");

@@ -159,6 +159,7 @@ struct unpacker {
 	int root_fd;
 	bool overlay;
 	bool root_user;
+	bool files_only; /* fifos and device nodes are refused (snap_layer_apply_opts) */
 	struct snap_layer_limits lim;
 	struct sc_err *err;
 	struct archive *a;
@@ -808,12 +809,19 @@ unpack_entry(struct unpacker *u, struct archive_entry *e)
 		return dfd;
 	if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
 		return unpack_whiteout(u, e, dfd, base, path);
+	mode_t type = archive_entry_filetype(e);
+	if (u->files_only && !archive_entry_hardlink(e) &&
+	    (type == AE_IFIFO || type == AE_IFCHR || type == AE_IFBLK))
+		return sc_err_set(u->err, -EINVAL,
+				  "entry '%s' is a %s; an image archive holds only files, folders "
+				  "and links",
+				  path, type == AE_IFIFO ? "fifo" : "device node");
 	int r;
 	if (archive_entry_hardlink(e))
 		r = unpack_other(u, e, dfd, base, path);
-	else if (archive_entry_filetype(e) == AE_IFREG)
+	else if (type == AE_IFREG)
 		r = unpack_file(u, e, dfd, base, path);
-	else if (archive_entry_filetype(e) == AE_IFDIR)
+	else if (type == AE_IFDIR)
 		r = unpack_dir(u, e, dfd, base, path);
 	else
 		r = unpack_other(u, e, dfd, base, path);
@@ -864,8 +872,10 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 		.err = err,
 		.parent_fd = -EBADF,
 	};
-	if (opts)
+	if (opts) {
 		u.lim = opts->limits;
+		u.files_only = opts->files_only;
+	}
 	if (!u.lim.max_entries)
 		u.lim.max_entries = SNAP_LAYER_MAX_ENTRIES_DEFAULT;
 	if (!u.lim.max_bytes)

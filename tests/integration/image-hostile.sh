@@ -200,6 +200,51 @@ zstd-trailer | gzip-trailer)
 	fi
 	expect_error 1 "layer is larger than 1000000 bytes uncompressed; raise the limit \(--max-size\)" \
 		snap layer apply "$H/l.tar.z" hostile --parent base --max-size 1M ;;
+fifo-docker-layer | fifo-docker-manifest)
+	# The docker save form: a FIFO where manifest.json or a layer.tar belongs.
+	mktar "$H/l.tar" "file:a:x"
+	python3 - "$H/d" "$H/l.tar" <<'PY'
+import hashlib, json, os, shutil, sys
+d, layer = sys.argv[1], sys.argv[2]
+os.makedirs(d + "/abc")
+shutil.copy(layer, d + "/abc/layer.tar")
+diff_id = "sha256:" + hashlib.sha256(open(layer, "rb").read()).hexdigest()
+c = json.dumps({"architecture": "amd64", "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+name = hashlib.sha256(c).hexdigest() + ".json"
+open(d + "/" + name, "wb").write(c)
+json.dump([{"Config": name, "RepoTags": ["hostile:1"], "Layers": ["abc/layer.tar"]}],
+          open(d + "/manifest.json", "w"))
+PY
+	if [ "$CASE" = fifo-docker-layer ]; then
+		rm "$H/d/abc/layer.tar"; mkfifo "$H/d/abc/layer.tar"; what="layer 'abc/layer.tar'"
+	else
+		rm "$H/d/manifest.json"; mkfifo "$H/d/manifest.json"; what="docker manifest 'manifest.json'"
+	fi
+	expect_error 1 "$what is not a regular file" timeout 20 "$SNAPCTL" --root "$STORE" image import "$H/d" ;;
+archive-fifo | archive-device)
+	# An image archive (a tar of an OCI layout) holding a FIFO or a device
+	# node: refused by name while unpacking, never created.
+	mktar "$H/l.tar" "file:a:x"
+	mklayout "$H/oci" "$H/l.tar"
+	python3 - "$H/oci" "$H/img.tar" "$CASE" <<'PY'
+import os, sys, tarfile
+d, out, case = sys.argv[1], sys.argv[2], sys.argv[3]
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    for root, dirs, files in os.walk(d):
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            t.add(p, arcname=os.path.relpath(p, d))
+    x = tarfile.TarInfo("blobs/sha256/zz")
+    if case == "archive-fifo":
+        x.type = tarfile.FIFOTYPE
+    else:
+        x.type, x.devmajor, x.devminor = tarfile.CHRTYPE, 1, 3
+    t.addfile(x)
+PY
+	if [ "$CASE" = archive-fifo ]; then what=fifo; else what="device node"; fi
+	expect_error 1 "entry 'blobs/sha256/zz' is a $what; an image archive holds only files, folders and links" \
+		timeout 20 "$SNAPCTL" --root "$STORE" image import "$H/img.tar" ;;
 diff-id-poison | diff-id-poison-stored)
 	# Image b's config claims image a's diff id for a layer with other
 	# content; a's snapshot is in the store (and, for -stored, b's layer blob

@@ -142,6 +142,12 @@ struct snap_layer_apply_opts {
 	 * or SNAPCTL_NO_IO_URING=1 in the environment: pwrite only.
 	 */
 	struct snap_copy_opts copy;
+	/*
+	 * Not a layer but an archive to read files from (an image archive on
+	 * import): an entry that is a fifo or a device node is refused, never
+	 * created.
+	 */
+	bool files_only;
 };
 
 struct snap_layer_apply_result {
