@@ -31,6 +31,7 @@ static const char *const problem_names[_GC_PROBLEM_KIND_MAX] = {
 	[GC_PROBLEM_COUNTER] = "counter",
 	[GC_PROBLEM_TRASH] = "trash",
 	[GC_PROBLEM_MISSING_TARGET] = "missing-target",
+	[GC_PROBLEM_DEAD_OWNER] = "dead-owner",
 };
 
 const char *
@@ -114,6 +115,8 @@ struct scan_ctx {
 	char **blobs;
 	size_t nblobs;
 	struct snap_txn *t;
+	char **orphan_work; /* active snapshots and views whose owner is gone */
+	size_t norphan_work;
 	/* Edges whose target blob has no record: their source, and what to say. */
 	char **dangling_from, **dangling_to;
 	size_t ndangling, ndangling_to;
@@ -131,6 +134,12 @@ scan_snapshot(const MDB_val *k, const MDB_val *v, void *arg)
 	if (info.kind == SNAP_KIND_COMMITTED) {
 		c->count.committed_bytes += info.size;
 		c->count.committed_inodes += info.inodes;
+	} else if (snap_owner_gone(info.labels, info.nlabels)) {
+		r = sc_strv_push(&c->orphan_work, &c->norphan_work, info.key);
+		if (r < 0) {
+			snap_info_clear(&info);
+			return r;
+		}
 	}
 	struct seen_snapshot *p = realloc(c->snaps, (c->nsnaps + 1) * sizeof(*p));
 	if (!p) {
@@ -225,6 +234,7 @@ scan_clear(struct scan_ctx *c)
 		free(c->snaps[i].key);
 	free(c->snaps);
 	snap_strv_free(c->blobs, c->nblobs);
+	snap_strv_free(c->orphan_work, c->norphan_work);
 	snap_strv_free(c->dangling_from, c->ndangling);
 	snap_strv_free(c->dangling_to, c->ndangling_to);
 	*c = (struct scan_ctx){0};
@@ -472,6 +482,12 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 			    rel);
 		r = sc_strv_push(&del.snapshots, &del.nsnapshots, c.snaps[i].key);
 	}
+	for (size_t i = 0; i < c.norphan_work && r >= 0; i++) {
+		char what[SNAP_OBJ_NAME_MAX + 1];
+		snprintf(what, sizeof(what), "snapshot:%s", c.orphan_work[i]);
+		problem_add(&rep, GC_PROBLEM_DEAD_OWNER, what, "%s",
+			    "work in progress of a process that is gone; gc removes it");
+	}
 	for (size_t i = 0; i < c.ndangling && r >= 0; i++)
 		problem_add(&rep, GC_PROBLEM_MISSING_TARGET, c.dangling_from[i], "%s",
 			    c.dangling_to[i]);
@@ -510,7 +526,13 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 	}
 
 	if (r >= 0 && repair) {
-		if (del.nsnapshots || del.nblobs) {
+		for (size_t i = 0; r >= 0 && i < c.norphan_work; i++) {
+			struct sc_err e = SC_ERR_INIT;
+			int rr = snap_snapshot_remove(s, c.orphan_work[i], &e);
+			if (rr < 0 && rr != -ENOENT)
+				r = sc_err_set(err, rr, "%s", sc_err_msg(&e));
+		}
+		if (r >= 0 && (del.nsnapshots || del.nblobs)) {
 			r = snap_meta_write(s->meta, delete_missing, &del, err);
 			if (r >= 0)
 				r = snap_meta_sync(s->meta);

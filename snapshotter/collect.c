@@ -382,7 +382,8 @@ snap_gc_graph_mark(struct snap_gc_graph *g, const bool *dropped)
 			snprintf(n->reason, sizeof(n->reason), "leased by %s", n->lease);
 		else if (n->type == SNAP_OBJ_IMAGE)
 			snprintf(n->reason, sizeof(n->reason), "image %s", n->id);
-		else if (n->kind == SNAP_KIND_ACTIVE || n->kind == SNAP_KIND_VIEW)
+		else if ((n->kind == SNAP_KIND_ACTIVE || n->kind == SNAP_KIND_VIEW) &&
+			 !snap_owner_gone(n->labels, n->nlabels))
 			snprintf(n->reason, sizeof(n->reason), "in use (%s)",
 				 snap_kind_to_string((enum snap_kind)n->kind));
 		else if (has_root_label(n))
@@ -508,7 +509,8 @@ collect_snapshot(struct snap_txn *t, const struct snap_gc_node *n, uint64_t *ret
 	if (r < 0)
 		return r;
 	enum verdict v = DELETE;
-	if (info.kind != SNAP_KIND_COMMITTED)
+	/* Active snapshots and views are in use, unless a dead process's work in progress. */
+	if (info.kind != SNAP_KIND_COMMITTED && !snap_owner_gone(info.labels, info.nlabels))
 		v = KEEP;
 	for (size_t i = 0; v == DELETE && i < info.nlabels; i++)
 		if (strcmp(info.labels[i].key, SNAP_GC_ROOT_LABEL) == 0 ||

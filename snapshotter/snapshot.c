@@ -75,6 +75,25 @@ snap_info_clear(struct snap_info *info)
 	*info = (struct snap_info){0};
 }
 
+bool
+snap_owner_gone(const struct snap_label *labels, size_t nlabels)
+{
+	for (size_t i = 0; i < nlabels; i++) {
+		if (strcmp(labels[i].key, SNAP_OWNER_LABEL) != 0 || !labels[i].value)
+			continue;
+		char *end;
+		errno = 0;
+		long pid = strtol(labels[i].value, &end, 10);
+		if (errno || *end != '.' || pid <= 0)
+			return false; /* not ours to judge */
+		unsigned long long start = strtoull(end + 1, &end, 10);
+		if (errno || *end)
+			return false;
+		return !sc_proc_alive((pid_t)pid, start);
+	}
+	return false;
+}
+
 const char *
 snap_info_label(const struct snap_info *info, const char *key)
 {
@@ -363,6 +382,15 @@ prepare_write(struct snap_txn *t, void *arg)
 		.labels = op->opts ? (struct snap_label *)op->opts->labels : NULL,
 		.nlabels = op->opts ? op->opts->nlabels : 0,
 	};
+	/* Work in progress: the owner's label, after the caller's. */
+	struct snap_label all[SNAP_LABELS_MAX + 1];
+	char owner[48];
+	if (op->opts && op->opts->owned) {
+		memcpy(all, info.labels, info.nlabels * sizeof(*all));
+		snprintf(owner, sizeof(owner), "%d.%" PRIu64, (int)op->s->pid, op->s->starttime);
+		all[info.nlabels++] = (struct snap_label){.key = SNAP_OWNER_LABEL, .value = owner};
+		info.labels = all;
+	}
 	r = next_id(t, &info.id);
 	if (r >= 0)
 		r = rec_put(t, &info);
@@ -569,7 +597,11 @@ commit_write(struct snap_txn *t, void *arg)
 		return sc_err_set(t->err, -EAGAIN, "snapshot '%s' changed during commit; retry",
 				  op->key);
 	}
-	r = labels_merge(&info, op->labels, op->nlabels);
+	/* Committed, it is nobody's work in progress any more. */
+	const struct snap_label drop_owner = {.key = SNAP_OWNER_LABEL, .value = NULL};
+	r = labels_merge(&info, &drop_owner, 1);
+	if (r >= 0)
+		r = labels_merge(&info, op->labels, op->nlabels);
 	if (r < 0) {
 		snap_info_clear(&info);
 		return snap_txn_fail(t, r);

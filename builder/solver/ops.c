@@ -51,8 +51,9 @@ rootfs_open(struct bld_ctx *b, const char *parent, enum snap_kind kind, struct r
 	rf->have_dir = r >= 0;
 	if (r >= 0 && (kind == SNAP_KIND_ACTIVE || (parent && parent[0]))) {
 		snprintf(rf->key, sizeof(rf->key), "%s.%u", b->owner, atomic_fetch_add(&b->seq, 1));
+		const struct snap_prepare_opts po = {.owned = true};
 		r = snap_snapshot_prepare(b->s, rf->key, parent && parent[0] ? parent : NULL, kind,
-					  NULL, NULL, err);
+					  &po, NULL, err);
 		if (r < 0)
 			rf->key[0] = '\0';
 		struct snap_mounts m = {0};

@@ -592,7 +592,8 @@ rootfs_open(struct snap_store *s, const struct snap_image_info *info, struct roo
 	char rnd[17];
 	sc_random_hex(rnd, 8);
 	snprintf(rf->view, sizeof(rf->view), "export.%d.%s", (int)getpid(), rnd);
-	r = snap_snapshot_prepare(s, rf->view, info->snapshot, SNAP_KIND_VIEW, NULL, NULL, err);
+	const struct snap_prepare_opts po = {.owned = true};
+	r = snap_snapshot_prepare(s, rf->view, info->snapshot, SNAP_KIND_VIEW, &po, NULL, err);
 	if (r < 0) {
 		rf->view[0] = '\0';
 		return r;

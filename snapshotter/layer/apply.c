@@ -989,7 +989,8 @@ snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *n
 	char key[96], rnd[17];
 	sc_random_hex(rnd, 8);
 	snprintf(key, sizeof(key), "apply.%d.%s", (int)getpid(), rnd);
-	r = snap_snapshot_prepare(s, key, parent, SNAP_KIND_ACTIVE, NULL, &info, err);
+	const struct snap_prepare_opts po = {.owned = true}; /* gone with us if we are killed */
+	r = snap_snapshot_prepare(s, key, parent, SNAP_KIND_ACTIVE, &po, &info, err);
 	if (r < 0) {
 		snap_content_abort(tee);
 		return r;

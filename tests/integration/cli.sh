@@ -5,7 +5,6 @@
 require_root
 
 STORE="$TEST_TMP/store"
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
 snap version | grep -Ec >/dev/null '^snapctl [0-9]+\.[0-9]+\.[0-9]+$' || fail "version output"
 [ "$(snap version --json | json 'd["version"]')" = "$(snap version | cut -d' ' -f2)" ] || fail "version --json"

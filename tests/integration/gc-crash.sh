@@ -8,7 +8,6 @@ require_root
 
 STORE="$TEST_TMP/store"
 "$GC_FIXTURE" "$STORE" base 1000 1000
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
 killed=0
 for round in $(seq 1 30); do

@@ -6,7 +6,6 @@
 require_root
 
 STORE="$TEST_TMP/store"
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 "$GC_FIXTURE" "$STORE" a 300 300 8
 
 # df totals against du -sx, within the metadata file's size

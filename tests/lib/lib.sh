@@ -99,6 +99,9 @@ import_busybox() {
 	rm -rf "$dir"
 }
 
+# json EXPR: a Python expression over the JSON document on stdin, d.
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+
 # json_get FILE EXPR: a Python expression over the JSON document j.
 json_get() {
 	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"

@@ -147,11 +147,25 @@ const char *snap_info_label(const struct snap_info *info, const char *key);
  */
 int snap_key_validate(const char *key, struct sc_err *err);
 
+/*
+ * Label of an active snapshot or view that is one process's work in
+ * progress (an apply, an export's view, a build step): "PID.STARTTIME", the
+ * process's pid and start time (clock ticks after boot, as in
+ * /proc/PID/stat). It is a collection root only while that process runs;
+ * once it is gone, gc removes the snapshot and check reports it. Commit
+ * drops the label.
+ */
+#define SNAP_OWNER_LABEL "snapctl.owner"
+
 struct snap_prepare_opts {
 	const struct snap_label *labels;
 	size_t nlabels;
 	uint64_t quota; /* 0 = none */
+	bool owned;	/* this process's work in progress: labelled SNAP_OWNER_LABEL */
 };
+
+/* True when labels name an owner (SNAP_OWNER_LABEL) that is no longer running. */
+bool snap_owner_gone(const struct snap_label *labels, size_t nlabels);
 
 /*
  * Creates an active snapshot (kind ACTIVE) or a view (kind VIEW) named key on
