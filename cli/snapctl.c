@@ -3,6 +3,7 @@
  * command; each command group lives in its own cmd-<group>.c.
  */
 #include <getopt.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,16 @@ main(int argc, char **argv)
 	};
 	struct cli_ctx ctx = {0};
 	int c;
+	/*
+	 * Walks of deep trees hold a descriptor per folder level (up to
+	 * SNAP_LAYER_DEPTH_MAX) and the copy engine one per file in flight: the
+	 * soft limit goes up to the hard one, as Go programs do by default.
+	 */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	/* '+': stop at the command; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {

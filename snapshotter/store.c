@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "layer.h"
 #include "log.h"
 #include "util.h"
 
@@ -581,7 +582,8 @@ du_link_cmp(const void *a, const void *b)
 int
 snap_du(int at_fd, const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes)
 {
-	DIR *stack[512]; /* open directories, an iterative walk */
+	/* Open directories, an iterative walk: a snapshot's folder, fs/, and a layer's depth. */
+	DIR *stack[SNAP_LAYER_DEPTH_MAX + 8];
 	size_t depth = 0;
 	uint64_t bytes = 0, inodes = 0;
 	/* Multiply-linked inodes are collected and counted once at the end. */

@@ -409,6 +409,12 @@ load_docker(struct importer *im)
 			return sc_err_set(
 				im->err, -EINVAL,
 				"the archive does not name its image; give one with --name");
+		if (strlen(t) > SNAP_IMAGE_NAME_MAX)
+			return sc_err_set(
+				im->err, -EINVAL,
+				"manifest.json names its image with over %d bytes; give a "
+				"name with --name",
+				SNAP_IMAGE_NAME_MAX);
 		snprintf(im->name, sizeof(im->name), "%s", t);
 	}
 	const char *cfg = img_json_str(entry, "Config");

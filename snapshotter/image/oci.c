@@ -131,10 +131,17 @@ img_desc_parse(struct json_object *o, const char *what, struct img_desc *ret, st
 	}
 	struct json_object *ann;
 	if (json_object_object_get_ex(o, "annotations", &ann)) {
-		copy_str(d.ref_name, sizeof(d.ref_name),
-			 img_json_str(ann, "org.opencontainers.image.ref.name"));
-		copy_str(d.image_name, sizeof(d.image_name),
-			 img_json_str(ann, "io.containerd.image.name"));
+		const char *ref = img_json_str(ann, "org.opencontainers.image.ref.name");
+		const char *name = img_json_str(ann, "io.containerd.image.name");
+		/* A name is refused, never cut: a cut name could be another image's. */
+		if ((ref && strlen(ref) > SNAP_IMAGE_NAME_MAX) ||
+		    (name && strlen(name) > SNAP_IMAGE_NAME_MAX))
+			return sc_err_set(err, -EINVAL,
+					  "%s names its image with over %d bytes; give a name with "
+					  "--name",
+					  what, SNAP_IMAGE_NAME_MAX);
+		copy_str(d.ref_name, sizeof(d.ref_name), ref);
+		copy_str(d.image_name, sizeof(d.image_name), name);
 	}
 	*ret = d;
 	return 0;

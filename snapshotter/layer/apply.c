@@ -795,6 +795,20 @@ unpack_entry(struct unpacker *u, struct archive_entry *e)
 	int len = clean_path(u, archive_entry_pathname(e), "entry", path);
 	if (len < 0)
 		return len;
+	/* An id chown() cannot take ((uid_t)-1 means "unchanged") is refused, not truncated. */
+	la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+	if (uid < 0 || uid >= (la_int64_t)UINT32_MAX || gid < 0 || gid >= (la_int64_t)UINT32_MAX)
+		return sc_err_set(u->err, -EINVAL,
+				  "entry '%.200s' has owner %lld:%lld; ids are 0 to %u", path,
+				  (long long)uid, (long long)gid, UINT32_MAX - 1);
+	/* Folders nested, counting the entry if it is one: what a diff can walk again. */
+	size_t depth = archive_entry_filetype(e) == AE_IFDIR;
+	for (const char *p = path; (p = strchr(p, '/')); p++)
+		depth++;
+	if (depth > SNAP_LAYER_DEPTH_MAX)
+		return sc_err_set(u->err, -ELOOP,
+				  "entry '%.100s...' nests more than %d folders deep", path,
+				  SNAP_LAYER_DEPTH_MAX);
 	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
 	if (size < 0 || (u->declared += (uint64_t)size) > u->lim.max_bytes)
 		return sc_err_set(u->err, -EFBIG,
@@ -836,8 +850,9 @@ set_dir_times(struct unpacker *u)
 	/* Deepest first is not needed: setting a folder's times touches no parent. */
 	for (size_t i = 0; i < u->ndirs; i++) {
 		int fd = openat2_beneath(u->root_fd, u->dirs[i].path, O_RDONLY | O_DIRECTORY, 0);
-		if (fd == -ENOENT)
-			continue; /* removed by a later whiteout */
+		/* Removed by a later whiteout, or replaced by a later entry (a file, a symlink). */
+		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
+			continue;
 		if (fd < 0)
 			return resolve_error(u, fd, u->dirs[i].path);
 		struct timespec ts[2] = {u->dirs[i].mtime, u->dirs[i].mtime};

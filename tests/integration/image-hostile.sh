@@ -245,6 +245,43 @@ PY
 	if [ "$CASE" = archive-fifo ]; then what=fifo; else what="device node"; fi
 	expect_error 1 "entry 'blobs/sha256/zz' is a $what; an image archive holds only files, folders and links" \
 		timeout 20 "$SNAPCTL" --root "$STORE" image import "$H/img.tar" ;;
+long-ref-name)
+	# A ref name over the 255-byte limit is refused, not cut to 255 bytes
+	# (which could be another image's name).
+	mktar "$H/l.tar" "file:a:x"
+	mklayout "$H/oci" "$H/l.tar"
+	python3 - "$H/oci/index.json" <<'PY'
+import json, sys
+i = json.load(open(sys.argv[1]))
+i["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = "n" * 255 + "x"
+json.dump(i, open(sys.argv[1], "w"))
+PY
+	expect_error 1 "names its image with over 255 bytes; give a name with --name" \
+		snap image import "$H/oci" ;;
+uid-overflow)
+	# 2^32 would become 0 (root) if truncated.
+	python3 - "$H/l.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    ti = tarfile.TarInfo("f")
+    ti.size, ti.pax_headers = 1, {"uid": str(2**32), "gid": "0"}
+    t.addfile(ti, io.BytesIO(b"x"))
+PY
+	expect_error 1 "entry 'f' has owner 4294967296:0; ids are 0 to 4294967294" \
+		snap layer apply "$H/l.tar" hostile --parent base ;;
+too-deep)
+	# 1,100 nested folders: refused while unpacking (the limit the diff and
+	# the measure walk share), not after, at commit.
+	python3 - "$H/l.tar" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for i in range(1100):
+        ti = tarfile.TarInfo("/".join(["d"] * (i + 1)))
+        ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+        t.addfile(ti)
+PY
+	expect_error 1 "entry 'd/d/[d/]*\.\.\.' nests more than 1024 folders deep" \
+		snap layer apply "$H/l.tar" hostile --parent base ;;
 diff-id-poison | diff-id-poison-stored)
 	# Image b's config claims image a's diff id for a layer with other
 	# content; a's snapshot is in the store (and, for -stored, b's layer blob

@@ -108,6 +108,8 @@ int snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 #define SNAP_LAYER_MAX_ENTRIES_DEFAULT 100000ull
 #define SNAP_LAYER_MAX_BYTES_DEFAULT   (64ull << 30)
 #define SNAP_LAYER_PATH_MAX	       4000
+/* Folders an entry may lie below: what a diff, a copy and a measure walk (1,024). */
+#define SNAP_LAYER_DEPTH_MAX 1024
 
 struct snap_layer_limits {
 	uint64_t max_entries; /* tar entries, whiteouts included */
