@@ -273,6 +273,35 @@ lower_lookup(struct unpacker *u, const char *path, struct stat *ret)
 	return 0;
 }
 
+/* Overlay: is name in dfd a whiteout (a 0:0 character device)? */
+static bool
+is_whiteout_at(int dfd, const char *name)
+{
+	struct stat st;
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(st.st_mode) &&
+	       st.st_rdev == 0;
+}
+
+/*
+ * Overlay: a folder made where this layer whited out what the lower layers
+ * had replaces that whiteout, and is opaque: the deleted lower folder's
+ * entries must not show through it (on native they are gone already).
+ */
+static int
+replace_whiteout_with_dir(struct unpacker *u, int dfd, const char *base, mode_t mode,
+			  const char *path)
+{
+	if (unlinkat(dfd, base, 0) < 0 || mkdirat(dfd, base, mode) < 0)
+		return sc_err_setsys(u->err, -errno, "cannot replace the whiteout of '%.200s'",
+				     path);
+	int fd = openat2_beneath(dfd, base, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return resolve_error(u, fd, path);
+	int r = fsetxattr(fd, OVL_OPAQUE, "y", 1, 0) < 0 ? -errno : 0;
+	close(fd);
+	return r < 0 ? sc_err_setsys(u->err, r, "cannot mark '%.200s' opaque", path) : 0;
+}
+
 /* Opens the folder dir (relative to the root), creating missing folders. */
 static int
 open_dir_create(struct unpacker *u, const char *dir, const char *entry)
@@ -280,7 +309,8 @@ open_dir_create(struct unpacker *u, const char *dir, const char *entry)
 	if (!*dir)
 		return fcntl(u->root_fd, F_DUPFD_CLOEXEC, 3);
 	int fd = openat2_beneath(u->root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
-	if (fd != -ENOENT)
+	/* Overlay: a whiteout on the way (ENOTDIR) is a folder deleted earlier in this layer. */
+	if (fd != -ENOENT && !(fd == -ENOTDIR && u->overlay))
 		return fd < 0 ? resolve_error(u, fd, entry) : fd;
 	/* Missing folders on the way: make them one by one (0755, like tar). */
 	char buf[SNAP_LAYER_PATH_MAX + 1];
@@ -295,8 +325,15 @@ open_dir_create(struct unpacker *u, const char *dir, const char *entry)
 		snprintf(sofar, sizeof(sofar), "%.*s", (int)(p - buf + strlen(p)), dir);
 		struct stat lower = {0};
 		int lr = 0;
-		if (u->nlowers && faccessat(cur, p, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-		    (lr = lower_lookup(u, sofar, &lower)) < 0) {
+		if (u->overlay && is_whiteout_at(cur, p)) {
+			/* Deleted earlier in this layer, implied again: new, 0755, and opaque. */
+			int r = replace_whiteout_with_dir(u, cur, p, 0755, sofar);
+			if (r < 0) {
+				close(cur);
+				return r;
+			}
+		} else if (u->nlowers && faccessat(cur, p, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+			   (lr = lower_lookup(u, sofar, &lower)) < 0) {
 			close(cur);
 			return resolve_error(u, lr, entry);
 		}
@@ -593,7 +630,11 @@ unpack_dir(struct unpacker *u, struct archive_entry *e, int dfd, const char *bas
 		struct stat st;
 		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return sc_err_setsys(u->err, -errno, "cannot stat '%s'", path);
-		if (!S_ISDIR(st.st_mode)) {
+		if (u->overlay && S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+			int r = replace_whiteout_with_dir(u, dfd, base, 0700, path);
+			if (r < 0)
+				return r;
+		} else if (!S_ISDIR(st.st_mode)) {
 			int r = remove_existing(u, dfd, base, path);
 			if (r < 0)
 				return r;
@@ -750,6 +791,47 @@ clear_lower_children(struct unpacker *u, int dfd, const char *dir)
 	return r;
 }
 
+/*
+ * Overlay, an opaque marker at the layer's root: overlay ignores an opaque
+ * upper root, so each entry the lower layers show there (and this layer has
+ * not made) gets a whiteout instead, as native deletes them.
+ */
+static int
+whiteout_lower_root(struct unpacker *u, int dfd)
+{
+	struct strset seen = {0}; /* names a nearer layer decided (shown or whited out) */
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < u->nlowers; i++) {
+		int lfd = openat(u->lower_fds[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+		if (!d) {
+			if (lfd >= 0)
+				close(lfd);
+			r = sc_err_setsys(u->err, -errno, "cannot read a lower layer's root");
+			break;
+		}
+		struct dirent *de;
+		while (r >= 0 && (de = readdir(d))) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+			    strset_has(&seen, de->d_name))
+				continue;
+			if (strset_add(&seen, de->d_name) < 0) {
+				r = sc_err_set(u->err, -ENOMEM, "out of memory");
+				break;
+			}
+			if (is_whiteout_at(dirfd(d), de->d_name) ||
+			    faccessat(dfd, de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+				continue; /* hidden already, or this layer's own */
+			if (mknodat(dfd, de->d_name, S_IFCHR | 0, makedev(0, 0)) < 0)
+				r = sc_err_setsys(u->err, -errno, "cannot create whiteout for '%s'",
+						  de->d_name);
+		}
+		closedir(d);
+	}
+	strset_clear(&seen);
+	return r;
+}
+
 static int
 unpack_whiteout(struct unpacker *u, struct archive_entry *e, int dfd, const char *base,
 		const char *path)
@@ -760,6 +842,8 @@ unpack_whiteout(struct unpacker *u, struct archive_entry *e, int dfd, const char
 	if (strcmp(base, WH_OPAQUE) == 0) {
 		if (!u->overlay)
 			return clear_lower_children(u, dfd, dir);
+		if (!*dir)
+			return whiteout_lower_root(u, dfd);
 		if (fsetxattr(dfd, OVL_OPAQUE, "y", 1, 0) < 0)
 			return sc_err_setsys(u->err, -errno, "cannot mark '%s' opaque",
 					     *dir ? dir : "/");
@@ -824,6 +908,11 @@ unpack_entry(struct unpacker *u, struct archive_entry *e)
 	if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
 		return unpack_whiteout(u, e, dfd, base, path);
 	mode_t type = archive_entry_filetype(e);
+	if (type == AE_IFCHR && !archive_entry_hardlink(e) && archive_entry_rdev(e) == 0)
+		return sc_err_set(u->err, -EINVAL,
+				  "entry '%.200s' is a character device 0:0, which overlay reads "
+				  "as a whiteout; a layer deletes with a .wh. entry",
+				  path);
 	if (u->files_only && !archive_entry_hardlink(e) &&
 	    (type == AE_IFIFO || type == AE_IFCHR || type == AE_IFBLK))
 		return sc_err_set(u->err, -EINVAL,
