@@ -150,11 +150,6 @@ strset_clear(struct strset *set)
 	*set = (struct strset){0};
 }
 
-struct dir_time {
-	char *path;
-	struct timespec mtime;
-};
-
 struct unpacker {
 	int root_fd;
 	bool overlay;
@@ -167,15 +162,35 @@ struct unpacker {
 	int cb_error;
 	char parent[SNAP_LAYER_PATH_MAX + 1]; /* the cached parent folder */
 	int parent_fd;
-	struct dir_time *dirs;
-	size_t ndirs, cap_dirs;
-	struct strset created;
+	/* Folders whose times are set at the end; on native, what this layer created. */
+	struct path_tree paths;
+	uint64_t implied; /* folders made that no entry named (they count as entries) */
 	struct snap_layer_apply_result res;
 	uint64_t declared;
 	struct snap_copy_writer *w;
 	int *lower_fds; /* overlay: lower layers, nearest first (opts->lowers) */
 	size_t nlowers;
 };
+
+/* Remembers path with flag (and, for PATH_DIR_TIME, its folder's mtime). */
+static int
+mark_path(struct unpacker *u, const char *path, uint8_t flag, const struct timespec *mtime)
+{
+	int node = path_tree_add(&u->paths, path, NULL);
+	if (node < 0)
+		return sc_err_set(u->err, -ENOMEM, "out of memory");
+	u->paths.nodes[node].flags |= flag;
+	if (mtime)
+		u->paths.nodes[node].mtime = *mtime;
+	return 0;
+}
+
+static bool
+path_created(const struct unpacker *u, const char *path)
+{
+	int node = path_tree_find(&u->paths, path);
+	return node >= 0 && (u->paths.nodes[node].flags & PATH_CREATED);
+}
 
 static la_ssize_t
 read_cb(struct archive *a, void *arg, const void **buf)
@@ -351,9 +366,18 @@ open_dir_create(struct unpacker *u, const char *dir, const char *entry)
 						u->err, e, "cannot copy up folder '%.200s'", sofar);
 				}
 			}
-			if (strset_add(&u->created, sofar) < 0) {
+			/* What is written counts: an implied folder is an entry too. */
+			int r = ++u->implied + u->res.entries > u->lim.max_entries
+					? sc_err_set(u->err, -E2BIG,
+						     "layer has more than %" PRIu64
+						     " entries, the folders it implies included; "
+						     "raise the limit (--max-entries) if it is "
+						     "trusted",
+						     u->lim.max_entries)
+					: mark_path(u, sofar, PATH_CREATED, NULL);
+			if (r < 0) {
 				close(cur);
-				return sc_err_set(u->err, -ENOMEM, "out of memory");
+				return r;
 			}
 		}
 		int next = openat2_beneath(cur, p, O_RDONLY | O_DIRECTORY, 0);
@@ -654,21 +678,9 @@ unpack_dir(struct unpacker *u, struct archive_entry *e, int dfd, const char *bas
 	meta_clear(&m);
 	if (r < 0)
 		return r;
-	if (u->ndirs == u->cap_dirs) {
-		size_t nc = u->cap_dirs ? u->cap_dirs * 2 : 256;
-		struct dir_time *p = realloc(u->dirs, nc * sizeof(*p));
-		if (!p)
-			return sc_err_set(u->err, -ENOMEM, "out of memory");
-		u->dirs = p;
-		u->cap_dirs = nc;
-	}
-	u->dirs[u->ndirs].path = strdup(path);
-	if (!u->dirs[u->ndirs].path)
-		return sc_err_set(u->err, -ENOMEM, "out of memory");
 	struct timespec ts[2];
 	entry_times(e, ts);
-	u->dirs[u->ndirs++].mtime = ts[1];
-	return 0;
+	return mark_path(u, path, PATH_DIR_TIME, &ts[1]);
 }
 
 /* Symlinks, hard links, devices and fifos: created by name, then their metadata. */
@@ -784,7 +796,7 @@ clear_lower_children(struct unpacker *u, int dfd, const char *dir)
 			continue;
 		char p[SNAP_LAYER_PATH_MAX + NAME_MAX + 2];
 		snprintf(p, sizeof(p), "%s%s%s", dir, *dir ? "/" : "", de->d_name);
-		if (!strset_has(&u->created, p))
+		if (!path_created(u, p))
 			r = remove_existing(u, dfd, de->d_name, p);
 	}
 	closedir(d);
@@ -928,8 +940,8 @@ unpack_entry(struct unpacker *u, struct archive_entry *e)
 		r = unpack_dir(u, e, dfd, base, path);
 	else
 		r = unpack_other(u, e, dfd, base, path);
-	if (r >= 0 && !u->overlay && strset_add(&u->created, path) < 0)
-		r = sc_err_set(u->err, -ENOMEM, "out of memory");
+	if (r >= 0 && !u->overlay)
+		r = mark_path(u, path, PATH_CREATED, NULL);
 	return r;
 }
 
@@ -937,19 +949,23 @@ static int
 set_dir_times(struct unpacker *u)
 {
 	/* Deepest first is not needed: setting a folder's times touches no parent. */
-	for (size_t i = 0; i < u->ndirs; i++) {
-		int fd = openat2_beneath(u->root_fd, u->dirs[i].path, O_RDONLY | O_DIRECTORY, 0);
+	char path[SNAP_LAYER_PATH_MAX + 1];
+	for (size_t i = 0; i < u->paths.n; i++) {
+		const struct path_node *n = &u->paths.nodes[i];
+		if (!(n->flags & PATH_DIR_TIME) ||
+		    path_tree_path(&u->paths, (uint32_t)i, path, sizeof(path)) == 0)
+			continue;
+		int fd = openat2_beneath(u->root_fd, path, O_RDONLY | O_DIRECTORY, 0);
 		/* Removed by a later whiteout, or replaced by a later entry (a file, a symlink). */
 		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
 			continue;
 		if (fd < 0)
-			return resolve_error(u, fd, u->dirs[i].path);
-		struct timespec ts[2] = {u->dirs[i].mtime, u->dirs[i].mtime};
+			return resolve_error(u, fd, path);
+		struct timespec ts[2] = {n->mtime, n->mtime};
 		int rc = futimens(fd, ts);
 		close(fd);
 		if (rc < 0)
-			return sc_err_setsys(u->err, -errno, "cannot set the times of '%s'",
-					     u->dirs[i].path);
+			return sc_err_setsys(u->err, -errno, "cannot set the times of '%s'", path);
 	}
 	return 0;
 }
@@ -1057,10 +1073,7 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 	archive_read_free(u.a);
 	layer_zin_free(u.zin);
 	forget_parent(&u);
-	for (size_t i = 0; i < u.ndirs; i++)
-		free(u.dirs[i].path);
-	free(u.dirs);
-	strset_clear(&u.created);
+	path_tree_clear(&u.paths);
 	close_lowers(&u);
 	if (r >= 0 && ret)
 		*ret = u.res;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "digest.h"
 #include "err.h"
@@ -102,3 +103,42 @@ int tar_write_end(struct tar_writer *t, struct sc_err *err);
 /* libarchive error -> -errno with the message recorded in err. */
 struct archive;
 int layer_archive_error(struct archive *a, int code, const char *what, struct sc_err *err);
+
+/*
+ * A set of paths kept as a tree of interned components (pathtree.c): what
+ * an apply remembers until its end, in memory that grows with the distinct
+ * folders and names rather than with the length of every path.
+ */
+enum {
+	PATH_CREATED = 1 << 0,	/* made by this layer (native) */
+	PATH_DIR_TIME = 1 << 1, /* a folder whose mtime is set at the end */
+};
+
+struct path_node {
+	uint32_t parent; /* UINT32_MAX at the top */
+	uint32_t name_off;
+	uint16_t name_len;
+	uint8_t flags;
+	struct timespec mtime; /* PATH_DIR_TIME */
+};
+
+struct path_tree {
+	struct path_node *nodes;
+	size_t n, nodes_cap;
+	char *names; /* every component's bytes, back to back */
+	size_t names_len, names_cap;
+	uint32_t *index; /* open addressing over (parent, name) */
+	size_t cap;
+};
+
+/*
+ * The node of path (components separated by '/', not empty), made with its
+ * missing folders; *ret_made (may be NULL) counts the nodes made.
+ * Returns the node index or -ENOMEM.
+ */
+int path_tree_add(struct path_tree *t, const char *path, size_t *ret_made);
+/* The node of path, or -ENOENT. */
+int path_tree_find(const struct path_tree *t, const char *path);
+/* Writes node's path into buf (len bytes); returns its length, 0 if it does not fit. */
+size_t path_tree_path(const struct path_tree *t, uint32_t node, char *buf, size_t len);
+void path_tree_clear(struct path_tree *t);
