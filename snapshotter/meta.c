@@ -10,11 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "cleanup.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
+
+/* Less free space than this when a commit fails with EIO: the disk is full. */
+#define META_FULL_BELOW (1u << 20)
 
 #define META_MAP_INITIAL (256ull << 20)
 #define META_MAP_MAX	 (64ull << 30)
@@ -332,6 +336,25 @@ meta_grow(struct snap_meta *m, struct sc_err *err)
 	return 0;
 }
 
+/*
+ * LMDB reports a short write as EIO: on a file system with (almost) no
+ * room left, that is a full disk, not a broken one, and says so.
+ */
+static int
+commit_error(struct snap_meta *m, int r, struct sc_err *err)
+{
+	struct statvfs vfs;
+	if (r == -EIO && statvfs(m->path, &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < META_FULL_BELOW)
+		r = -ENOSPC;
+	if (r == -ENOSPC)
+		return sc_err_set(err, r,
+				  "cannot commit metadata: no space left on device under '%s'; "
+				  "free some (snapctl prune, or snapctl gc)",
+				  m->path);
+	return sc_err_setsys(err, r, "cannot commit metadata");
+}
+
 int
 snap_meta_write(struct snap_meta *m, snap_write_fn fn, void *arg, struct sc_err *err)
 {
@@ -358,7 +381,7 @@ snap_meta_write(struct snap_meta *m, snap_write_fn fn, void *arg, struct sc_err 
 				t.undo(t.undo_arg);
 			r = snap_meta_errno(rc);
 			if (rc != MDB_MAP_FULL)
-				return sc_err_setsys(err, r, "cannot commit metadata");
+				return commit_error(m, r, err);
 		}
 		/* The map is full: grow it and run the whole transaction again. */
 		r = meta_grow(m, err);

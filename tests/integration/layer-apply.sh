@@ -179,3 +179,26 @@ check_store_consistent
 snap layer apply "$LAYER" fits --parent base >/dev/null 2>&1 && fail "the test layer should not fit either"
 snap snapshot prepare still-works base >/dev/null
 pass "a full disk fails cleanly both ways"
+
+# Metadata that cannot grow on a full disk: LMDB's short write (EIO) reads as
+# what it is, a full disk, naming the command, the key and what to do.
+M="$TEST_TMP/meta-full"
+make_loop_fs ext4 40M "$M"
+STORE="$M/store"
+snap snapshot prepare first >/dev/null
+head -c 64M /dev/zero >"$M/fill" 2>/dev/null || true
+sync
+avail=$(df -k --output=avail "$M" | tail -n1)
+[ "$avail" -gt 12 ] && { head -c $(((avail - 12) * 1024)) /dev/zero >"$M/fill2" 2>/dev/null || true; sync; }
+big=$(head -c 4000 /dev/zero | tr '\0' x)
+state() { snap snapshot ls --json | grep -E '"(key|kind)"'; }
+state >"$TEST_TMP/before"
+for i in 1 2 3; do
+	expect_error 1 "prepare 'k$i': cannot commit metadata: no space left on device under '.*'; free some \(snapctl prune" \
+		snap snapshot prepare "k$i" --label "a=$big" --label "b=$big" --label "c=$big"
+done
+state >"$TEST_TMP/after"
+diff -u "$TEST_TMP/before" "$TEST_TMP/after" || fail "a failed metadata write changed the store"
+rm -f "$M/fill" "$M/fill2"
+snap snapshot prepare k1 --label "a=$big" >/dev/null || fail "prepare after freeing space"
+pass "metadata on a full disk: one line saying so, nothing changed, works again once space is free"
