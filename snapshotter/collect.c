@@ -362,6 +362,50 @@ has_root_label(const struct snap_gc_node *n)
 	return false;
 }
 
+/*
+ * How many image names reach each node (one walk per image, each node once
+ * per walk), so that a layer several images share names them all: "image
+ * a:1 and 2 more images".
+ */
+static void
+count_images(struct snap_gc_graph *g, const bool *dropped, size_t *stack)
+{
+	uint32_t *seen = calloc(g->n + 1, sizeof(*seen));
+	for (size_t i = 0; i < g->n; i++)
+		g->v[i].images = 0;
+	if (!seen || !stack) {
+		free(seen);
+		return;
+	}
+	uint32_t walk = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		if (g->v[i].type != SNAP_OBJ_IMAGE || !g->v[i].root || (dropped && dropped[i]))
+			continue;
+		walk++;
+		size_t top = 0;
+		seen[i] = walk;
+		stack[top++] = i;
+		while (top > 0) {
+			struct snap_gc_node *n = &g->v[stack[--top]];
+			n->images++;
+			for (size_t j = 0; j < n->nout; j++)
+				if (seen[n->out[j]] != walk) {
+					seen[n->out[j]] = walk;
+					stack[top++] = n->out[j];
+				}
+		}
+	}
+	free(seen);
+	for (size_t i = 0; i < g->n; i++) {
+		struct snap_gc_node *n = &g->v[i];
+		size_t len = strlen(n->reason);
+		if (n->images > 1 && strncmp(n->reason, "image ", 6) == 0 &&
+		    n->type != SNAP_OBJ_IMAGE)
+			snprintf(n->reason + len, sizeof(n->reason) - len, " and %zu more image%s",
+				 n->images - 1, n->images > 2 ? "s" : "");
+	}
+}
+
 void
 snap_gc_graph_mark(struct snap_gc_graph *g, const bool *dropped)
 {
@@ -423,6 +467,7 @@ snap_gc_graph_mark(struct snap_gc_graph *g, const bool *dropped)
 		for (size_t i = 0; i < g->n; i++)
 			g->v[i].reached = true;
 	}
+	count_images(g, dropped, stack);
 	free(stack);
 }
 

@@ -185,3 +185,15 @@ echo "$report" | json '[p["detail"] for p in d["problems"]]' | grep -c >/dev/nul
 import_busybox bb:1
 out=$(snap check) || fail "check after the import again: $out"
 pass "check names an image whose config blob is gone"
+
+# df -v names every image that keeps a shared layer, not only the first.
+snap image tag bb:1 bb:2
+import_busybox other:1
+layer=$(snap image inspect bb:1 | json 'd["manifest_json"]["layers"][0]["digest"]')
+line=$(snap df -v | grep "^${layer:0:19} ")
+echo "$line" | grep -Ec >/dev/null 'image (bb:1|bb:2|other:1) and 2 more images$' ||
+	fail "df -v does not count the three images sharing the layer: $line"
+snap image rm bb:2 other:1 >/dev/null
+line=$(snap df -v | grep "^${layer:0:19} ")
+echo "$line" | grep -Ec >/dev/null 'image bb:1$' || fail "df -v after two names went: $line"
+pass "df -v: a layer kept by three image names says so"

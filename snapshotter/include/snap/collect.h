@@ -58,7 +58,9 @@ struct snap_gc_node {
 	size_t nlabels;
 	bool root, reached, pinned;
 	char *lease;	  /* a live lease holding it, or NULL */
-	char reason[128]; /* why it is kept: the root that reached it first */
+	size_t images;	  /* image names that reach it */
+	char reason[160]; /* why it is kept: the root that reached it first (and how many more
+			     images) */
 };
 
 struct snap_gc_graph {
