@@ -159,6 +159,14 @@ cmd_import(struct snap_store *s, const struct image_args *a)
 	struct snap_image_info info = {0};
 	if (snap_image_import(s, a->pos[0], &o, &info, &err) < 0)
 		return cli_fail(&err, NULL);
+	if (!a->name && strcmp(info.name, info.config) == 0)
+		fprintf(stderr,
+			"snapctl: the archive names no image: imported as its id %s; name it "
+			"with 'snapctl image tag %s NAME'\n",
+			info.name, info.name);
+	if (info.moved_from[0])
+		fprintf(stderr, "snapctl: moved '%s' from %s to %s\n", info.name, info.moved_from,
+			info.target);
 	if (a->json)
 		cli_json_print(info_json(&info));
 	else

@@ -75,9 +75,10 @@ struct img_commit {
 	const char **layers;	/* layer blob digests */
 	const char **snapshots; /* and their snapshots */
 	size_t nlayers;
+	char moved_from[SC_DIGEST_STR_LEN + 1]; /* out: the name's old target, if it moved */
 };
 
-int img_commit(struct snap_store *s, const struct img_commit *c, struct sc_err *err);
+int img_commit(struct snap_store *s, struct img_commit *c, struct sc_err *err);
 
 /* The tag part of a name ("latest" when it has none) and the name without it. */
 void img_name_split(const char *name, char *repo, size_t rlen, char *tag, size_t tlen);

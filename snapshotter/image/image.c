@@ -140,12 +140,15 @@ name_edge(struct snap_txn *t, const char *name, const char *target)
 static int
 commit_write(struct snap_txn *t, void *arg)
 {
-	const struct img_commit *c = arg;
+	struct img_commit *c = arg;
 	struct snap_image_info old = {0};
 	struct snap_image_info info = c->info;
 	int r = rec_get(t, info.name, &old);
+	c->moved_from[0] = '\0';
 	if (r == 0) {
 		info.created = old.created;
+		if (strcmp(old.target, info.target) != 0)
+			memcpy(c->moved_from, old.target, sizeof(c->moved_from));
 		snap_image_info_clear(&old);
 	} else if (r != -ENOENT) {
 		return r;
@@ -179,9 +182,9 @@ commit_write(struct snap_txn *t, void *arg)
 }
 
 int
-img_commit(struct snap_store *s, const struct img_commit *c, struct sc_err *err)
+img_commit(struct snap_store *s, struct img_commit *c, struct sc_err *err)
 {
-	return snap_meta_write(s->meta, commit_write, (void *)c, err);
+	return snap_meta_write(s->meta, commit_write, c, err);
 }
 
 int

@@ -300,11 +300,7 @@ load_oci(struct importer *im)
 	if (!im->opts->name) {
 		const char *nm =
 			im->target.image_name[0] ? im->target.image_name : im->target.ref_name;
-		if (!nm[0])
-			return sc_err_set(
-				im->err, -EINVAL,
-				"the archive does not name its image; give one with --name");
-		snprintf(im->name, sizeof(im->name), "%s", nm);
+		snprintf(im->name, sizeof(im->name), "%s", nm); /* "": named by its id below */
 	}
 
 	/* Down through indexes (at most two levels) to the platform's manifest. */
@@ -406,9 +402,7 @@ load_docker(struct importer *im)
 		    json_object_is_type(tags, json_type_array) && json_object_array_length(tags))
 			t = json_object_get_string(json_object_array_get_idx(tags, 0));
 		if (!t)
-			return sc_err_set(
-				im->err, -EINVAL,
-				"the archive does not name its image; give one with --name");
+			t = ""; /* named by its id below */
 		if (strlen(t) > SNAP_IMAGE_NAME_MAX)
 			return sc_err_set(
 				im->err, -EINVAL,
@@ -692,6 +686,10 @@ import_dir(struct importer *im, struct snap_image_info *ret)
 			       "archive (no manifest.json)");
 	if (r >= 0 && im->opts->name)
 		snprintf(im->name, sizeof(im->name), "%s", im->opts->name);
+	/* An archive that names no image: its id (the config's digest) names it, as docker load
+	 * does. */
+	if (r >= 0 && !im->name[0])
+		snprintf(im->name, sizeof(im->name), "%s", im->config.digest);
 	if (r >= 0)
 		r = snap_image_name_validate(im->name, im->err);
 	if (r >= 0)
@@ -743,8 +741,10 @@ import_dir(struct importer *im, struct snap_image_info *ret)
 	memcpy(c.info.manifest, im->manifest.digest, sizeof(c.info.manifest));
 	memcpy(c.info.config, im->config.digest, sizeof(c.info.config));
 	r = img_commit(im->s, &c, im->err);
-	if (r >= 0 && ret)
+	if (r >= 0 && ret) {
 		r = snap_image_get(im->s, im->name, ret, im->err);
+		memcpy(ret->moved_from, c.moved_from, sizeof(ret->moved_from));
+	}
 	return r;
 }
 

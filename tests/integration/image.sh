@@ -197,3 +197,52 @@ whiteouts() {
 }
 whiteouts overlay
 whiteouts native
+
+# An archive that names no image (what `buildah push oci-archive:` writes) is
+# imported under its id, as docker load does, and says how to name it; an
+# import that moves a name to another image says so.
+tiny_layout() { # DIR FILE-CONTENT [REF]
+	python3 - "$@" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+d, content = sys.argv[1], sys.argv[2].encode()
+ref = sys.argv[3] if len(sys.argv) > 3 else None
+sha = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+os.makedirs(d + "/blobs/sha256")
+def put(b):
+    open(d + "/blobs/sha256/" + sha(b)[7:], "wb").write(b)
+    return {"digest": sha(b), "size": len(b)}
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+    ti = tarfile.TarInfo("f"); ti.size = len(content); t.addfile(ti, io.BytesIO(content))
+l = buf.getvalue()
+c = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(l)]}}).encode()
+m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": dict(put(c), mediaType="application/vnd.oci.image.config.v1+json"),
+                "layers": [dict(put(l), mediaType="application/vnd.oci.image.layer.v1.tar")]}).encode()
+desc = dict(put(m), mediaType="application/vnd.oci.image.manifest.v1+json")
+if ref:
+    desc["annotations"] = {"org.opencontainers.image.ref.name": ref}
+json.dump({"schemaVersion": 2, "manifests": [desc]}, open(d + "/index.json", "w"))
+open(d + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+print(sha(c))
+PY
+}
+STORE="$TEST_TMP/names"
+id=$(tiny_layout "$TEST_TMP/anon" "no name")
+tar -cf "$TEST_TMP/anon.tar" -C "$TEST_TMP/anon" .
+snap image import "$TEST_TMP/anon.tar" >"$TEST_TMP/out" 2>"$TEST_TMP/err" || fail "import of an unnamed archive: $(cat "$TEST_TMP/err")"
+grep -c >/dev/null "names no image: imported as its id $id; name it with 'snapctl image tag $id NAME'" "$TEST_TMP/err" ||
+	fail "unnamed import did not say how to name it: $(cat "$TEST_TMP/err")"
+[ "$(cut -d' ' -f1 "$TEST_TMP/out")" = "$id" ] || fail "unnamed import printed $(cat "$TEST_TMP/out"), not its id $id"
+snap image tag "$id" anon:1
+snap image export anon:1 -o type=oci,dest="$TEST_TMP/anon-out",tar=false >/dev/null
+skopeo inspect --raw "oci:$TEST_TMP/anon-out" >/dev/null || fail "the tagged image does not read back with skopeo"
+a=$(tiny_layout "$TEST_TMP/one" "first" app:1 >/dev/null; python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$TEST_TMP/one/index.json")
+b=$(tiny_layout "$TEST_TMP/two" "second" app:1 >/dev/null; python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$TEST_TMP/two/index.json")
+snap image import "$TEST_TMP/one" 2>"$TEST_TMP/err" >/dev/null
+[ -s "$TEST_TMP/err" ] && fail "a first import printed: $(cat "$TEST_TMP/err")"
+snap image import "$TEST_TMP/two" 2>"$TEST_TMP/err" >/dev/null
+grep -c >/dev/null "^snapctl: moved 'app:1' from $a to $b$" "$TEST_TMP/err" || fail "moving app:1 was not reported: $(cat "$TEST_TMP/err")"
+snap image import "$TEST_TMP/two" 2>"$TEST_TMP/err" >/dev/null
+[ -s "$TEST_TMP/err" ] && fail "importing the same image again printed: $(cat "$TEST_TMP/err")"
+pass "an unnamed archive imports under its id; a moved name is reported"

@@ -53,6 +53,8 @@ struct snap_image_info {
 	uint64_t updated;
 	uint64_t size; /* bytes of manifest, config and layer blobs */
 	uint32_t nlayers;
+	/* Set by an import that moved an existing name: what it pointed at ("" otherwise). */
+	char moved_from[SC_DIGEST_STR_LEN + 1];
 };
 
 void snap_image_info_clear(struct snap_image_info *info);
