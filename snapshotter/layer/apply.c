@@ -390,6 +390,119 @@ open_dir_create(struct unpacker *u, const char *dir, const char *entry)
 	return cur;
 }
 
+/* Symlinks followed while resolving one entry's folder, as the kernel allows. */
+#define RESOLVE_SYMLINKS_MAX 40
+
+/*
+ * What the tree shows at rel (the layer's own folder first, then the lower
+ * layers, nearest first): 1 with *st for something, 0 for nothing (or a
+ * whiteout). A symlink's target goes into target.
+ */
+static int
+merged_lookup(struct unpacker *u, const char *rel, struct stat *st, char *target, size_t tlen)
+{
+	for (size_t i = 0; i <= u->nlowers; i++) {
+		int fd = i == 0 ? u->root_fd : u->lower_fds[i - 1];
+		if (fstatat(fd, rel, st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				continue;
+			return -errno;
+		}
+		if (S_ISCHR(st->st_mode) && st->st_rdev == 0)
+			return 0; /* a whiteout: gone from here down */
+		if (S_ISLNK(st->st_mode)) {
+			ssize_t n = readlinkat(fd, rel, target, tlen - 1);
+			if (n < 0)
+				return -errno;
+			target[n] = '\0';
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The folder dir names, with its symlinks resolved inside the root, as
+ * RESOLVE_IN_ROOT would on the merged tree: an absolute target starts
+ * again at the root, ".." stops there. So an entry below an in-root
+ * symlink (bin/tool where a lower layer has bin -> usr/bin) lands where the
+ * symlink points (usr/bin/tool), and no symlink leads out. out receives a
+ * path with no symlink in it.
+ */
+static int
+resolve_in_root(struct unpacker *u, const char *dir, const char *entry, char *out)
+{
+	/* todo: the components still to walk, last first; out: what is resolved so far. */
+	char todo[SNAP_LAYER_PATH_MAX * 2 + 2];
+	size_t tl = 0, ol = 0, links = 0;
+	out[0] = '\0';
+	/* Push a path's components in reverse, so the first ends up on top. */
+#define PUSH(path)                                                                                 \
+	do {                                                                                       \
+		size_t pl_ = strlen(path);                                                         \
+		if (tl + pl_ + 1 >= sizeof(todo))                                                  \
+			return sc_err_set(                                                         \
+				u->err, -ENAMETOOLONG,                                             \
+				"entry '%.200s': its folder resolves to too long a path", entry);  \
+		todo[tl++] = '/';                                                                  \
+		for (size_t k_ = pl_; k_ > 0; k_--)                                                \
+			todo[tl++] = (path)[k_ - 1];                                               \
+	} while (0)
+	PUSH(dir);
+	while (tl > 0) {
+		/* Pop one component (stored reversed, up to a '/'). */
+		char c[NAME_MAX + 1];
+		size_t cl = 0;
+		while (tl > 0 && todo[tl - 1] == '/')
+			tl--;
+		while (tl > 0 && todo[tl - 1] != '/') {
+			if (cl == NAME_MAX)
+				return sc_err_set(u->err, -ENAMETOOLONG,
+						  "entry '%.200s': a folder name is too long",
+						  entry);
+			c[cl++] = todo[--tl];
+		}
+		c[cl] = '\0';
+		if (cl == 0 || strcmp(c, ".") == 0)
+			continue;
+		if (strcmp(c, "..") == 0) {
+			char *slash = strrchr(out, '/');
+			ol = slash ? (size_t)(slash - out) : 0;
+			out[ol] = '\0';
+			continue;
+		}
+		if (ol + 1 + cl > SNAP_LAYER_PATH_MAX)
+			return sc_err_set(u->err, -ENAMETOOLONG,
+					  "entry '%.200s': its folder resolves to too long a path",
+					  entry);
+		size_t keep = ol;
+		if (ol)
+			out[ol++] = '/';
+		memcpy(out + ol, c, cl + 1);
+		ol += cl;
+		struct stat st;
+		char target[PATH_MAX];
+		int r = merged_lookup(u, out, &st, target, sizeof(target));
+		if (r < 0)
+			return resolve_error(u, r, entry);
+		if (r == 0 || S_ISDIR(st.st_mode))
+			continue; /* a folder, or one to make */
+		if (!S_ISLNK(st.st_mode))
+			return resolve_error(u, -ENOTDIR, entry);
+		if (++links > RESOLVE_SYMLINKS_MAX)
+			return sc_err_set(u->err, -ELOOP,
+					  "entry '%.200s': more than %d symlinks on the way to its "
+					  "folder",
+					  entry, RESOLVE_SYMLINKS_MAX);
+		/* Follow: drop the link, walk its target from its folder (or the root). */
+		ol = target[0] == '/' ? 0 : keep;
+		out[ol] = '\0';
+		PUSH(target);
+	}
+#undef PUSH
+	return 0;
+}
+
 /* The folder holding path (cached: layers are sorted, so it rarely changes). */
 static int
 parent_fd(struct unpacker *u, const char *path, const char **ret_base)
@@ -402,10 +515,11 @@ parent_fd(struct unpacker *u, const char *path, const char **ret_base)
 	if (u->parent_fd >= 0)
 		close(u->parent_fd);
 	u->parent_fd = -EBADF;
-	char dir[SNAP_LAYER_PATH_MAX + 1];
+	char dir[SNAP_LAYER_PATH_MAX + 1], real[SNAP_LAYER_PATH_MAX + 1];
 	memcpy(dir, path, dl);
 	dir[dl] = '\0';
-	int fd = open_dir_create(u, dir, path);
+	int r = resolve_in_root(u, dir, path, real);
+	int fd = r < 0 ? r : open_dir_create(u, real, path);
 	if (fd < 0)
 		return fd;
 	memcpy(u->parent, dir, dl + 1);

@@ -77,7 +77,8 @@ PY
 }
 
 mk "$L/base.tar" dir:od file:od/a:A file:od/b:B dir:od/sub file:od/sub/c:C dir:keep \
-	file:keep/x:X file:f:F sym:ln:f dir:e
+	file:keep/x:X file:f:F sym:ln:f dir:e dir:usr dir:usr/bin file:usr/bin/ls:LS \
+	sym:bin:usr/bin sym:abs:/usr/bin sym:esc:../../../../../usr/bin sym:loop1:loop2 sym:loop2:loop1
 # name: entries
 declare -A CASES=(
 	[wh-then-dir]="wh:od dir:od file:od/new:N"
@@ -91,6 +92,11 @@ declare -A CASES=(
 	[file-over-lower-dir]="file:keep:K"
 	[wh-nested]="wh:od/sub file:od/sub:S"
 	[wh-missing]="wh:nothing file:m:M"
+	[below-symlink]="file:bin/tool:T"
+	[below-absolute-symlink]="file:abs/tool:T dir:abs/sub file:abs/sub/x:X"
+	[below-escaping-symlink]="file:esc/tool:T"
+	[symlink-replaced-by-dir]="dir:bin file:bin/tool:T"
+	[whiteout-below-symlink]="wh:bin/ls"
 )
 
 tree_of() { # STORE SNAPSHOT DIR: mount a view of SNAPSHOT on DIR
@@ -134,6 +140,46 @@ for c in $(printf '%s\n' "${!CASES[@]}" | sort); do
 	done
 	n=$((n + 1))
 	pass "$c: same tree on overlay and native, and from either driver's diff"
+done
+
+# Below an in-root symlink an entry lands where the symlink points, inside
+# the root even when the symlink points out, and the symlink stays; as umoci
+# unpacks the same two layers.
+for c in below-symlink below-absolute-symlink below-escaping-symlink; do
+	grep -Ec >/dev/null '^usr/bin/tool ' "$TEST_TMP/$c-native.list" || fail "$c: usr/bin/tool missing: $(cat "$TEST_TMP/$c-native.list")"
+	grep -Ec >/dev/null '^(bin|abs|esc) 0o120777 .* -> ' "$TEST_TMP/$c-native.list" || fail "$c: the symlink did not stay"
+	python3 - "$TEST_TMP/oci-$c" "$L/base.tar" "$L/$c.tar" <<'PY'
+import hashlib, json, os, sys
+d, layers = sys.argv[1], sys.argv[2:]
+sha = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+os.makedirs(d + "/blobs/sha256")
+def put(b):
+    open(d + "/blobs/sha256/" + sha(b)[7:], "wb").write(b)
+    return {"digest": sha(b), "size": len(b)}
+ls = [open(p, "rb").read() for p in layers]
+c = json.dumps({"architecture": "amd64", "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [sha(l) for l in ls]}}).encode()
+m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+     "config": dict(put(c), mediaType="application/vnd.oci.image.config.v1+json"),
+     "layers": [dict(put(l), mediaType="application/vnd.oci.image.layer.v1.tar") for l in ls]}).encode()
+json.dump({"schemaVersion": 2, "manifests": [dict(put(m), mediaType="application/vnd.oci.image.manifest.v1+json",
+           annotations={"org.opencontainers.image.ref.name": "t"})]}, open(d + "/index.json", "w"))
+open(d + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+	umoci unpack --image "$TEST_TMP/oci-$c:t" "$TEST_TMP/umoci-$c" >/dev/null 2>&1 || fail "$c: umoci unpack failed"
+	listing "$TEST_TMP/umoci-$c/rootfs" >"$TEST_TMP/$c-umoci.list"
+	diff -u "$TEST_TMP/$c-umoci.list" "$TEST_TMP/$c-native.list" >"$TEST_TMP/d" ||
+		fail "$c: snapctl's tree differs from umoci's: $(cat "$TEST_TMP/d")"
+done
+pass "below in-root symlinks: entries land where the symlinks point, as umoci unpacks them"
+
+# A symlink loop on the way to an entry's folder: refused on both.
+mk "$L/loop.tar" file:loop1/x:X
+for drv in overlay native; do
+	S="$TEST_TMP/loop-$drv"
+	"$SNAPCTL" --root "$S" --driver "$drv" layer apply "$L/base.tar" base >/dev/null
+	STORE="$S" expect_error 1 "entry 'loop1/x': more than 40 symlinks on the way to its folder" \
+		snap layer apply "$L/loop.tar" top --parent base
 done
 
 # A literal 0:0 character device is what overlay means by a whiteout: refused on both.

@@ -182,7 +182,9 @@ int snap_layer_hash(int fd, uint64_t max_bytes, snap_layer_sink_fn tee, void *te
  * Errors: -EEXIST name exists; -ENOENT parent missing; -EBADMSG diff id or
  * digest mismatch, a corrupt or truncated stream, a declared size larger
  * than the data; -EXDEV an entry that would leave the snapshot (absolute
- * name, "..", a hard link outside it); -ELOOP an entry below a symlink;
+ * name, "..", a hard link outside it); -ELOOP more than 40 symlinks on the
+ * way to an entry's folder (which is resolved inside the root), or nesting
+ * past SNAP_LAYER_DEPTH_MAX;
  * -E2BIG over the entry limit; -EFBIG over the size limit; -ENAMETOOLONG
  * over the path limit; -EOPNOTSUPP an unknown compression or entry type.
  * err names the entry.
