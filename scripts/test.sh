@@ -50,6 +50,18 @@ else
 	extra+=(--extra fuzz-dockerfile=fail)
 fi
 
+# Layer apply and image import's JSON side: 60 s each, the same way.
+for t in layer image; do
+	log="$BUILD/meson-logs/fuzz-$t.log"
+	if tests/fuzz/run-fuzz.sh "$t" "${FUZZ_SECONDS:-60}" >"$log" 2>&1; then
+		echo "fuzz-$t: ok ($(grep -c . "$log") log lines in $log)"
+		extra+=(--extra "fuzz-$t=pass")
+	else
+		tail -n 40 "$log"
+		extra+=(--extra "fuzz-$t=fail")
+	fi
+done
+
 python3 scripts/test-summary.py "${extra[@]}" "$BUILD/meson-logs/testlog.json" \
 	"$ASAN_BUILD/meson-logs/testlog.json" || status=1
 exit $status

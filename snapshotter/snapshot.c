@@ -386,7 +386,8 @@ prepare_write(struct snap_txn *t, void *arg)
 	struct snap_label all[SNAP_LABELS_MAX + 1];
 	char owner[48];
 	if (op->opts && op->opts->owned) {
-		memcpy(all, info.labels, info.nlabels * sizeof(*all));
+		if (info.nlabels)
+			memcpy(all, info.labels, info.nlabels * sizeof(*all));
 		snprintf(owner, sizeof(owner), "%d.%" PRIu64, (int)op->s->pid, op->s->starttime);
 		all[info.nlabels++] = (struct snap_label){.key = SNAP_OWNER_LABEL, .value = owner};
 		info.labels = all;

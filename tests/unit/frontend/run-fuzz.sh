@@ -17,7 +17,7 @@ conf=${SNAPCTL_CONFORMANCE_DIR:-$src/../shared/conformance}
 [ -d "$conf/buildkit-parser" ] && conf=$conf/buildkit-parser
 
 if [ ! -f "$build/build.ninja" ]; then
-	CC=${CC:-clang} meson setup "$build" "$src" -Dfuzz=true -Db_sanitize=address \
+	CC=${CC:-clang} meson setup "$build" "$src" -Dfuzz=true -Db_sanitize=address,undefined \
 		-Db_lundef=false \
 		-Dc_args="['-fsanitize=fuzzer-no-link', '-Wno-error=format-nonliteral']"
 fi
