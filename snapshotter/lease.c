@@ -6,6 +6,7 @@
 #include "lease.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,43 @@ ref_type_validate(const char *type, struct sc_err *err)
 			  "unknown object type '%s'; use snapshot, blob, image or cache", type);
 }
 
+/*
+ * A snapshot is held by its id ("#ID"), not its key: the reference follows
+ * it when it is committed under another name and dies with it, and a later
+ * snapshot that takes the same key is not held by it. -ENOENT: no snapshot
+ * has that key.
+ */
+static int
+stored_name(struct snap_txn *t, const char *type, const char *name, char *out, size_t len)
+{
+	if (strcmp(type, "snapshot") != 0) {
+		snprintf(out, len, "%s", name);
+		return 0;
+	}
+	struct snap_info info = {0};
+	int r = snap_snapshot_get_txn(t, name, &info);
+	if (r >= 0)
+		snprintf(out, len, "#%" PRIu64, info.id);
+	snap_info_clear(&info);
+	return r;
+}
+
+/* The key a stored snapshot reference ("#ID") names now; NULL when it is gone. */
+static char *
+current_name(struct snap_txn *t, const char *type, const char *stored)
+{
+	if (strcmp(type, "snapshot") != 0 || stored[0] != '#')
+		return strdup(stored); /* other objects, and references made before ids */
+	char *end;
+	uint64_t id = strtoull(stored + 1, &end, 10);
+	uint8_t k[8];
+	sc_put_be64(k, id);
+	MDB_val v;
+	if (*end || snap_txn_get(t, SNAP_DB_SNAPSHOT_IDS, k, 8, &v) < 0)
+		return NULL;
+	return strndup(v.mv_data, v.mv_size);
+}
+
 struct ref_op {
 	const char *id, *type, *name;
 	bool add;
@@ -194,10 +232,16 @@ struct ref_op {
 
 /* Writes or deletes the lease's entry for an object and its reverse entry together. */
 static int
-ref_change_txn(struct snap_txn *t, const char *id, const char *type, const char *name, bool add)
+ref_change_txn(struct snap_txn *t, const char *id, const char *type, const char *key, bool add)
 {
+	char name[SNAP_KEY_MAX + 32];
+	int r = stored_name(t, type, key, name, sizeof(name));
+	if (r == -ENOENT)
+		return sc_err_set(t->err, r, "snapshot '%s' does not exist", key);
+	if (r < 0)
+		return snap_txn_fail(t, r);
 	struct sc_buf k = {0}, ok = {0};
-	int r = ref_key(&k, id, type, name);
+	r = ref_key(&k, id, type, name);
 	if (r >= 0)
 		r = obj_key(&ok, type, name, id);
 	if (r < 0) {
@@ -213,7 +257,7 @@ ref_change_txn(struct snap_txn *t, const char *id, const char *type, const char 
 		r = snap_txn_del(t, SNAP_DB_LEASE_REFS, k.data, k.len);
 		if (r == -ENOENT)
 			r = sc_err_set(t->err, r, "%s '%s' is not attached to lease '%s'", type,
-				       name, id);
+				       key, id);
 		else if (r >= 0 && snap_txn_del(t, SNAP_DB_LEASE_OBJS, ok.data, ok.len) == -ENOENT)
 			r = 0;
 	}
@@ -424,10 +468,16 @@ snap_lease_delete(struct snap_store *s, const char *id, struct sc_err *err)
 	return snap_meta_write(s->meta, delete_write, (void *)id, err);
 }
 
+struct ref_scan {
+	struct snap_txn *t;
+	struct snap_lease *l;
+};
+
 static int
 add_ref(const MDB_val *k, const MDB_val *v, void *arg)
 {
-	struct snap_lease *l = arg;
+	struct ref_scan *rs = arg;
+	struct snap_lease *l = rs->l;
 	/* ID\0TYPE\0NAME */
 	const char *p = k->mv_data;
 	size_t idlen = strlen(l->id) + 1;
@@ -440,10 +490,16 @@ add_ref(const MDB_val *k, const MDB_val *v, void *arg)
 	if (!refs)
 		return -ENOMEM;
 	l->refs = refs;
+	_cleanup_free_ char *stored = strndup(nul + 1, left - (size_t)(nul + 1 - type));
+	if (!stored)
+		return -ENOMEM;
+	char *name = current_name(rs->t, type, stored);
+	if (!name)
+		return strcmp(type, "snapshot") == 0 ? 0 : -ENOMEM; /* a snapshot gone since */
 	refs[l->nrefs].type = strdup(type);
-	refs[l->nrefs].name = strndup(nul + 1, left - (size_t)(nul + 1 - type));
+	refs[l->nrefs].name = name;
 	l->nrefs++;
-	if (!refs[l->nrefs - 1].type || !refs[l->nrefs - 1].name)
+	if (!refs[l->nrefs - 1].type)
 		return -ENOMEM;
 	return 0;
 }
@@ -451,7 +507,8 @@ add_ref(const MDB_val *k, const MDB_val *v, void *arg)
 static int
 lease_load_refs(struct snap_txn *t, struct snap_lease *l)
 {
-	return snap_txn_scan(t, SNAP_DB_LEASE_REFS, l->id, strlen(l->id) + 1, add_ref, l);
+	struct ref_scan rs = {.t = t, .l = l};
+	return snap_txn_scan(t, SNAP_DB_LEASE_REFS, l->id, strlen(l->id) + 1, add_ref, &rs);
 }
 
 int
@@ -592,12 +649,26 @@ leased_visit(const MDB_val *k, const MDB_val *v, void *arg)
 	return ls->alive ? 1 : 0;
 }
 
-bool
-snap_obj_leased_txn(struct snap_txn *t, const char *obj, uint64_t now_ns)
+static bool
+obj_leased(struct snap_txn *t, const char *obj, uint64_t now_ns)
 {
 	size_t len = strlen(obj);
 	/* The scan prefix is "TYPE:NAME\0", NUL included. */
 	struct leased_scan ls = {.t = t, .plen = len + 1, .now = now_ns};
 	int r = snap_txn_scan(t, SNAP_DB_LEASE_OBJS, obj, len + 1, leased_visit, &ls);
 	return r < 0 || ls.alive; /* when in doubt, keep */
+}
+
+bool
+snap_obj_leased_txn(struct snap_txn *t, const char *obj, uint64_t now_ns)
+{
+	if (strncmp(obj, "snapshot:", 9) != 0)
+		return obj_leased(t, obj, now_ns);
+	/* Held by its id; or, by a reference from before ids, by its key. */
+	char byid[SNAP_KEY_MAX + 48];
+	int r = stored_name(t, "snapshot", obj + 9, byid + 9, sizeof(byid) - 9);
+	if (r == -ENOENT)
+		return false;
+	memcpy(byid, "snapshot:", 9);
+	return r < 0 || obj_leased(t, byid, now_ns) || obj_leased(t, obj, now_ns);
 }

@@ -94,6 +94,23 @@ kill $holder; wait $holder 2>/dev/null || true
 snap lease create --id expired --expires 1s >/dev/null
 sleep 1.2
 snap lease prune | grep -c >/dev/null '^2 dead leases deleted$' || fail "lease prune"
+# A lease holds a snapshot itself, not its name: it follows a commit to the
+# new name, and a later snapshot that takes a removed one's name is not held.
+snap --lease mine snapshot prepare wip >/dev/null
+snap snapshot commit wip-done wip
+objs=$(snap lease ls --json | json '[o["name"] for x in d if x["id"]=="mine" for o in x["objects"]]')
+echo "$objs" | grep -c >/dev/null "'wip-done'" || fail "the lease did not follow the commit to wip-done: $objs"
+echo "$objs" | grep -c >/dev/null "'wip'" && fail "the lease still names the active key wip: $objs"
+snap snapshot prepare w1 >/dev/null
+snap snapshot commit reused w1
+snap lease add mine snapshot reused
+snap snapshot rm reused
+snap snapshot prepare w2 >/dev/null
+snap snapshot commit reused w2
+objs=$(snap lease ls --json | json '[o["name"] for x in d if x["id"]=="mine" for o in x["objects"]]')
+echo "$objs" | grep -c >/dev/null "'reused'" && fail "a new snapshot named like a removed leased one is held: $objs"
+snap gc --dry-run | grep -Ec >/dev/null '^regular +reused ' || fail "gc would keep the new 'reused' as leased: $(snap gc --dry-run)"
+snap snapshot rm reused wip-done
 snap lease rm "$id" mine
 [ "$(snap lease ls --json | json 'len(d)')" = 0 ] || fail "lease rm"
 expect_error 1 "does not exist" snap lease rm mine
