@@ -229,6 +229,46 @@ TEST(leases)
 	snap_store_close(s);
 }
 
+TEST(work_in_progress_has_an_owner)
+{
+	struct snap_store *s = open_store("owner");
+	struct sc_err err = SC_ERR_INIT;
+	/* Ours, alive: labelled with this process, not gone. No other labels (a NULL array). */
+	struct snap_prepare_opts owned = {.owned = true};
+	ASSERT_OK(snap_snapshot_prepare(s, "wip", NULL, SNAP_KIND_ACTIVE, &owned, NULL, &err));
+	struct snap_info info = {0};
+	ASSERT_OK(snap_snapshot_stat(s, "wip", &info, &err));
+	const char *owner = snap_info_label(&info, SNAP_OWNER_LABEL);
+	ASSERT_TRUE(owner != NULL);
+	char want[32];
+	snprintf(want, sizeof(want), "%d.", (int)getpid());
+	ASSERT_TRUE(strncmp(owner, want, strlen(want)) == 0);
+	ASSERT_FALSE(snap_owner_gone(info.labels, info.nlabels));
+	snap_info_clear(&info);
+	/* Committed: nobody's work in progress; the caller's labels stay. */
+	struct snap_label mine[] = {{"k", "v"}};
+	struct snap_prepare_opts labelled = {.labels = mine, .nlabels = 1, .owned = true};
+	ASSERT_OK(snap_snapshot_prepare(s, "wip2", NULL, SNAP_KIND_ACTIVE, &labelled, NULL, &err));
+	ASSERT_OK(snap_snapshot_commit(s, "done", "wip2", NULL, 0, &err));
+	ASSERT_OK(snap_snapshot_stat(s, "done", &info, &err));
+	ASSERT_TRUE(snap_info_label(&info, SNAP_OWNER_LABEL) == NULL);
+	ASSERT_STREQ(snap_info_label(&info, "k"), "v");
+	snap_info_clear(&info);
+	/* An owner that is gone, and labels that name no process we can judge. */
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	waitpid(child, NULL, 0);
+	char dead[48];
+	snprintf(dead, sizeof(dead), "%d.1", (int)child);
+	struct snap_label gone[] = {{SNAP_OWNER_LABEL, dead}};
+	ASSERT_TRUE(snap_owner_gone(gone, 1));
+	struct snap_label odd[] = {{SNAP_OWNER_LABEL, "not-a-pid"}};
+	ASSERT_FALSE(snap_owner_gone(odd, 1));
+	ASSERT_FALSE(snap_owner_gone(NULL, 0));
+	snap_store_close(s);
+}
+
 TEST(keys_are_validated)
 {
 	struct snap_store *s = open_store("keys");
