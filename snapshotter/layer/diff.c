@@ -436,7 +436,7 @@ list_children(struct walker *w, int dfd, int pdfd, struct child **ret, size_t *r
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
 			struct child *c = NULL;
-			if (side == 1) {
+			if (side == 1 && first_parent > 0) { /* an empty first side has no array */
 				struct child key = {.out = de->d_name};
 				c = bsearch(&key, v, first_parent, sizeof(*v), child_cmp);
 			}
