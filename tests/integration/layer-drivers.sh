@@ -107,6 +107,17 @@ tree_of() { # STORE SNAPSHOT DIR: mount a view of SNAPSHOT on DIR
 	on_exit "umount $dir 2>/dev/null || true"
 }
 
+# on_base STORE DRIVER LAYER NAME WHAT: a new store with the base and LAYER
+# on it, its tree listed into $TEST_TMP/NAME.list; WHAT names it in a failure.
+on_base() {
+	local store=$1 drv=$2 layer=$3 name=$4
+	"$SNAPCTL" --root "$store" --driver "$drv" layer apply "$L/base.tar" base >/dev/null
+	"$SNAPCTL" --root "$store" layer apply "$layer" top --parent base >/dev/null 2>"$TEST_TMP/err" ||
+		fail "$5: $(cat "$TEST_TMP/err")"
+	tree_of "$store" top "$TEST_TMP/m-$name"
+	listing "$TEST_TMP/m-$name" >"$TEST_TMP/$name.list"
+}
+
 n=0
 for c in $(printf '%s\n' "${!CASES[@]}" | sort); do
 	# LAYER_DRIVERS_ONLY=REGEX: only the matching cases (to look at one).
@@ -114,12 +125,7 @@ for c in $(printf '%s\n' "${!CASES[@]}" | sort); do
 	# shellcheck disable=SC2086
 	mk "$L/$c.tar" ${CASES[$c]}
 	for drv in overlay native; do
-		S="$TEST_TMP/$c-$drv"
-		"$SNAPCTL" --root "$S" --driver "$drv" layer apply "$L/base.tar" base >/dev/null
-		"$SNAPCTL" --root "$S" layer apply "$L/$c.tar" top --parent base >/dev/null 2>"$TEST_TMP/err" ||
-			fail "$c on $drv: $(cat "$TEST_TMP/err")"
-		tree_of "$S" top "$TEST_TMP/m-$c-$drv"
-		listing "$TEST_TMP/m-$c-$drv" >"$TEST_TMP/$c-$drv.list"
+		on_base "$TEST_TMP/$c-$drv" "$drv" "$L/$c.tar" "$c-$drv" "$c on $drv"
 	done
 	diff -u "$TEST_TMP/$c-native.list" "$TEST_TMP/$c-overlay.list" >"$TEST_TMP/d" ||
 		fail "$c: native and overlay trees differ: $(cat "$TEST_TMP/d")"
@@ -129,12 +135,7 @@ for c in $(printf '%s\n' "${!CASES[@]}" | sort); do
 		S="$TEST_TMP/$c-$from"
 		digest=$("$SNAPCTL" --root "$S" layer diff top --compression uncompressed --json | json 'd["digest"]')
 		"$SNAPCTL" --root "$S" content cat "$digest" >"$L/$c-$from.rediff.tar"
-		R="$TEST_TMP/$c-re-$to"
-		"$SNAPCTL" --root "$R" --driver "$to" layer apply "$L/base.tar" base >/dev/null
-		"$SNAPCTL" --root "$R" layer apply "$L/$c-$from.rediff.tar" top --parent base >/dev/null 2>"$TEST_TMP/err" ||
-			fail "$c: $from's diff on $to: $(cat "$TEST_TMP/err")"
-		tree_of "$R" top "$TEST_TMP/m-$c-re-$to"
-		listing "$TEST_TMP/m-$c-re-$to" >"$TEST_TMP/$c-re-$to.list"
+		on_base "$TEST_TMP/$c-re-$to" "$to" "$L/$c-$from.rediff.tar" "$c-re-$to" "$c: $from's diff on $to"
 		diff -u "$TEST_TMP/$c-native.list" "$TEST_TMP/$c-re-$to.list" >"$TEST_TMP/d" ||
 			fail "$c: $from's diff applied on $to gives another tree: $(cat "$TEST_TMP/d")"
 	done
