@@ -262,6 +262,14 @@ sc_mkdir_p(const char *path, mode_t mode)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/* A folder we own but may not write (a layer's 0555 folder, say): its entries could not go. */
+static void
+make_writable(int fd, const struct stat *st)
+{
+	if ((st->st_mode & 0700) != 0700 && st->st_uid == geteuid())
+		(void)fchmod(fd, (st->st_mode & 07777) | 0700);
+}
+
 static int
 rm_children(int dfd, dev_t dev, int depth)
 {
@@ -301,6 +309,7 @@ rm_children(int dfd, dev_t dev, int depth)
 					first_err = -EBUSY;
 				continue;
 			}
+			make_writable(cfd, &st);
 			int r = rm_children(cfd, dev, depth + 1);
 			if (r < 0 && !first_err)
 				first_err = r;
@@ -323,6 +332,7 @@ sc_rm_rf_at(int dirfd, const char *name)
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
+	make_writable(fd, &st);
 	int r = rm_children(fd, st.st_dev, 0);
 	if (r < 0)
 		return r;
