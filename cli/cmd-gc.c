@@ -37,6 +37,7 @@ enum {
 	OPT_AUTO,
 	OPT_SHOW_POLICY,
 	OPT_REPAIR,
+	OPT_SUMMARY,
 };
 
 /* Options shared by prune and gc. */
@@ -44,7 +45,8 @@ struct gc_args {
 	const char *until, *max_used, *reserved, *min_free;
 	const char *filters[MAX_FILTERS];
 	size_t nfilters;
-	bool all, dry_run, verbose, json, quiet, no_wait, auto_run, show_policy, repair;
+	bool all, dry_run, verbose, json, quiet, no_wait, auto_run, show_policy, repair, summary;
+	uint64_t took_ns; /* prune: how long it ran, for --summary */
 	int npos;
 	char **pos;
 };
@@ -68,6 +70,7 @@ parse_gc_args(int argc, char **argv, const char *usage, struct gc_args *a)
 		{"auto", no_argument, NULL, OPT_AUTO},
 		{"show-policy", no_argument, NULL, OPT_SHOW_POLICY},
 		{"repair", no_argument, NULL, OPT_REPAIR},
+		{"summary", no_argument, NULL, OPT_SUMMARY},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -104,6 +107,9 @@ parse_gc_args(int argc, char **argv, const char *usage, struct gc_args *a)
 			break;
 		case OPT_JSON:
 			a->json = true;
+			break;
+		case OPT_SUMMARY:
+			a->summary = true;
 			break;
 		case OPT_QUIET:
 		case 'q':
@@ -252,6 +258,23 @@ print_prune(const struct gc_prune_report *rep, const struct gc_args *a)
 	}
 	if (a->quiet)
 		return;
+	if (a->summary) {
+		/* One line, for a journal: what went, by type, and how long it took. */
+		size_t by[_SNAP_OBJ_TYPE_MAX] = {0}, count = 0;
+		for (size_t i = 0; i < g->n; i++)
+			if (rep->removed[i] && g->v[i].type < _SNAP_OBJ_TYPE_MAX) {
+				by[g->v[i].type]++;
+				count++;
+			}
+		char total[32];
+		printf("%s %s in %zu record%s (%zu snapshots, %zu blobs, %zu images, %zu cache) "
+		       "in %.2f s\n",
+		       a->dry_run ? "prune would free" : "prune freed",
+		       sc_size_format(freed, total, sizeof(total)), count, count == 1 ? "" : "s",
+		       by[SNAP_OBJ_SNAPSHOT], by[SNAP_OBJ_BLOB], by[SNAP_OBJ_IMAGE],
+		       by[SNAP_OBJ_CACHE], (double)a->took_ns / 1e9);
+		return;
+	}
 	static const char *const headers[] = {"TYPE", "ID", "SIZE", "LAST USED"};
 	struct cli_table *t = cli_table_new(4, headers);
 	size_t count = 0;
@@ -321,7 +344,8 @@ prune_lock(struct snap_store *s, bool no_wait)
 static const char prune_usage[] =
 	"Usage: snapctl prune [--until AGE] [--max-used SIZE] [--reserved SIZE]\n"
 	"                     [--min-free SIZE|N%] [--filter F]... [--all]\n"
-	"                     [--dry-run] [--verbose] [--json] [--quiet] [--no-wait]\n"
+	"                     [--dry-run] [--verbose] [--json] [--quiet] [--summary]\n"
+	"                     [--no-wait]\n"
 	"\n"
 	"Removes unreferenced records (cache, snapshots nothing holds, blobs nothing\n"
 	"points at), least recently used first; with --all, image names too.\n"
@@ -333,6 +357,8 @@ static const char prune_usage[] =
 	"  --min-free SIZE|N% remove until the file system has SIZE free\n"
 	"  --filter F         type=regular|exec.cachemount|source.local|image|content,\n"
 	"                     label=K[=V], id=PREFIX; repeated filters are ANDed\n"
+	"  --summary          one line: what went, by type, and how long it took\n"
+	"                     (for a timer's journal)\n"
 	"See docs/gc.md.\n";
 
 static int
@@ -351,7 +377,9 @@ run_prune(struct snap_store *s, const struct gc_policy *pols, size_t n, struct g
 				 sc_strerror(lock));
 	struct sc_err err = SC_ERR_INIT;
 	struct gc_prune_report rep = {0};
+	uint64_t t0 = sc_now_ns();
 	int r = gc_prune(s, pols, n, a->dry_run ? GC_PRUNE_DRY_RUN : 0, &rep, &err);
+	a->took_ns = sc_now_ns() - t0;
 	if (lock >= 0)
 		close(lock);
 	if (r < 0)
