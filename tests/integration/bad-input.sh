@@ -60,7 +60,7 @@ umount "$TEST_TMP/mnt"
 STORE="$SMALL"
 expect_error 1 "No space left on device" snap snapshot prepare copy filled
 check_store_consistent
-snap snapshot info copy >/dev/null 2>&1 && fail "half-made snapshot 'copy' has a record"
+snapshot_absent copy "half-made snapshot 'copy' has a record"
 [ -z "$(ls -A "$SMALL/trash")" ] || fail "trash/ holds leftovers: $(ls -A "$SMALL/trash")"
 # And the store still works once there is room.
 snap snapshot prepare small-ok

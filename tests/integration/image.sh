@@ -150,6 +150,7 @@ snap image tag handmade handmade:v2
 snap image inspect handmade | grep -q '"diff_ids"' || fail "inspect shows no config"
 snap image rm handmade:v2
 snap image ls --json | grep -q '"handmade:v2"' && fail "rm left the name"
+expect_error 1 "image 'handmade:v2' does not exist" snap image inspect handmade:v2
 expect_error 1 "image 'nope' does not exist" snap image rm nope
 n=$(snap content ls --json | grep -c '"digest"')
 [ "$n" -ge 6 ] || fail "rm should not free blobs (the collector does), $n left"

@@ -61,6 +61,15 @@ expect_error() {
 	pass "$(printf '%s' "$*" | cut -c1-100) -> $(head -n 1 "$out" | cut -c1-200)"
 }
 
+# snapshot_absent KEY WHY: `snapshot info KEY` must fail with exit status 1
+# and say the snapshot does not exist (not fail some other way).
+snapshot_absent() {
+	local key=$1 why=$2 out status=0
+	out=$(snap snapshot info "$key" 2>&1 >/dev/null) || status=$?
+	[ "$status" = 1 ] && [[ $out == "snapctl: snapshot '$key' does not exist"* ]] ||
+		fail "$why (snapshot info $key: exit $status: $out)"
+}
+
 # A loop device over a new file of SIZE with file system FS, mounted at DIR.
 make_loop_fs() {
 	local fs=$1 size=$2 dir=$3 img dev
