@@ -86,11 +86,19 @@ TEST(counters_follow_every_change)
 	ASSERT_OK(snap_snapshot_stat(s, "base", &info, &err));
 	ASSERT_EQ(c.committed_bytes, info.size);
 	ASSERT_TRUE(info.size >= 100000);
-	/* The copy in b was made by the copy engine: same content. */
+	/* The copy in b was made by the copy engine: same content, byte for byte. */
 	snprintf(path, sizeof(path), "%s/counters/snapshots/2/fs/data", tap_tmpdir());
 	struct stat st;
 	ASSERT_OK(stat(path, &st) < 0 ? -errno : 0);
 	ASSERT_EQ(st.st_size, 100000);
+	f = fopen(path, "r");
+	ASSERT_NOT_NULL(f);
+	char chunk[10];
+	for (int i = 0; i < 10000; i++)
+		if (fread(chunk, 1, 10, f) != 10 || memcmp(chunk, "0123456789", 10) != 0)
+			tap_fail(__FILE__, __LINE__, "the copy differs at byte %d", i * 10);
+	ASSERT_EQ(fgetc(f), EOF);
+	fclose(f);
 	snap_info_clear(&info);
 	ASSERT_OK(snap_snapshot_remove(s, "b", &err));
 	ASSERT_OK(snap_snapshot_remove(s, "v", &err));
