@@ -313,23 +313,31 @@ TEST(images_only_with_all)
 
 TEST(policies_run_in_order)
 {
-	reset();
-	size_t cm = snap("cm", 600 * MB, 72);
-	label(cm, "snapctl.cache.type", "exec.cachemount");
-	size_t reg = snap("reg", 600 * MB, 72);
-	struct gc_config c = {0};
+	/*
+	 * Two policies whose order decides the outcome: cache mounts down to
+	 * 500 MB (of cache mounts), then anything down to 700 MB. In that
+	 * order the cache mount goes, the store is then 600 MB and the second
+	 * policy has nothing to do. The other way round the older regular
+	 * record goes first (least recently used), and then the cache mount
+	 * too, still over its own cap.
+	 */
 	struct sc_err err = SC_ERR_INIT;
-	/* the default list's first policy: cache mounts over 512 MB and unused for 48 h */
-	struct gc_policy p[1] = {{.keep_duration = 48 * H, .max_used = 512 * MB}};
 	struct gc_filter f;
 	ASSERT_OK(gc_filter_parse("type=exec.cachemount,source.local", &f, &err));
-	p[0].filters = &f;
-	p[0].nfilters = 1;
-	run(p, 1, UINT64_MAX);
-	ASSERT_TRUE(victim[cm]);
-	ASSERT_FALSE(victim[reg]);
+	struct gc_policy cm_first[2] = {{.max_used = 500 * MB, .filters = &f, .nfilters = 1},
+					{.max_used = 700 * MB}};
+	struct gc_policy any_first[2] = {cm_first[1], cm_first[0]};
+	for (int order = 0; order < 2; order++) {
+		reset();
+		size_t cm = snap("cm", 600 * MB, 72);
+		label(cm, "snapctl.cache.type", "exec.cachemount");
+		size_t reg = snap("reg", 600 * MB, 100);
+		run(order == 0 ? cm_first : any_first, 2, UINT64_MAX);
+		ASSERT_TRUE(victim[cm]);
+		ASSERT_EQ(victim[reg], order == 1);
+		ASSERT_EQ(count_victims(), (size_t)(1 + order));
+	}
 	free(f.value);
-	(void)c;
 }
 
 /*
