@@ -175,6 +175,15 @@ expect_error 1 "cannot write '(\./)?f[123]': No space left on device" \
 	snap layer apply "$TEST_TMP/fill.tgz" full --parent base
 SNAPCTL_NO_IO_URING=1 expect_error 1 "cannot write '(\./)?f[123]': No space left on device" \
 	snap layer apply "$TEST_TMP/fill.tgz" full --parent base
+# ...and that second run really wrote with pwrite, and failed the same way.
+st=0
+SNAPCTL_NO_IO_URING=1 SNAPCTL_DEBUG=1 snap layer apply "$TEST_TMP/fill.tgz" full --parent base \
+	>/dev/null 2>"$TEST_TMP/full-rw.log" || st=$?
+[ "$st" = 1 ] || fail "the pwrite apply on a full disk exited $st"
+grep -q "writer uses read_write" "$TEST_TMP/full-rw.log" ||
+	fail "the full-disk apply did not use pwrite: $(grep writer "$TEST_TMP/full-rw.log")"
+grep -Eq "cannot write '(\./)?f[123]': No space left on device" "$TEST_TMP/full-rw.log" ||
+	fail "the pwrite apply failed otherwise: $(grep -v ' debug ' "$TEST_TMP/full-rw.log")"
 state >"$TEST_TMP/after"
 diff -u "$TEST_TMP/before" "$TEST_TMP/after" || fail "a failed apply changed the store"
 check_store_consistent
