@@ -91,7 +91,25 @@ snap prune --max-used 400KiB --quiet
 used=$(snap df --json | json '[t for t in d["types"] if t["type"]=="regular"][0]["size"]')
 [ "$used" -le 409600 ] || fail "--max-used 400KiB left $used bytes"
 [ "$used" -gt 0 ] || fail "--max-used removed more than it needed"
-pass "policy options"
+# ...and the other direction: each takes what it should.
+count_c() { snap snapshot ls --json | json 'len([x for x in d if x["key"].startswith("'"$1"'")])'; }
+"$GC_FIXTURE" "$STORE" r 10 0 64
+snap prune --reserved 300KiB --filter id=r- --quiet
+n=$(count_c r-)
+[ "$n" -lt 10 ] || fail "--reserved 300KiB removed nothing"
+[ "$n" -gt 0 ] || fail "--reserved 300KiB removed everything"
+sleep 1.1
+snap prune --until 1s --quiet
+[ "$(count_c c-)" = 0 ] && [ "$(count_c r-)" = 0 ] || fail "--until 1s left $(count_c c-) c- and $(count_c r-) r- records"
+"$GC_FIXTURE" "$STORE" auto 5 5
+echo '{"gc": {"policies": [{"keep-duration": "1s"}]}}' >"$STORE/config.json"
+snap gc --auto >/dev/null
+[ "$(count_c auto-)" = 5 ] || fail "gc --auto took records used in the last second"
+sleep 1.1
+snap gc --auto >/dev/null
+[ "$(count_c auto-)" = 0 ] || fail "gc --auto left $(count_c auto-) records older than its keep-duration"
+rm "$STORE/config.json"
+pass "policy options, both ways"
 
 # Bad input: one line naming the bad value, exit 2 for flags, 1 for config
 expect_error 2 "10XB" snap prune --max-used 10XB
