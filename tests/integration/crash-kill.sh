@@ -22,31 +22,62 @@ snap snapshot commit base base-work
 base_count=$(find "$STORE/snapshots/1/fs" | wc -l)
 [ "$base_count" -gt 2000 ] || fail "base tree has only $base_count entries"
 
+# What a snapshot must hold, byte for byte: types, modes, sizes and a sha256
+# of every file, as the base has them.
+tree_sums() { (cd "$1" && find . -printf '%p %y %m %s\n' | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); }
+tree_sums "$STORE/snapshots/1/fs" >"$TEST_TMP/base.sums"
 complete_or_absent() {
 	local key=$1 id
 	id=$(snap snapshot info "$key" 2>/dev/null | grep -o '"id": [0-9]*' | awk '{print $2}') || true
 	[ -n "$id" ] || return 0
-	local n
-	n=$(find "$STORE/snapshots/$id/fs" | wc -l)
-	[ "$n" = "$base_count" ] || fail "snapshot '$key' (id $id) is half-made: $n of $base_count entries"
+	tree_sums "$STORE/snapshots/$id/fs" >"$TEST_TMP/got.sums"
+	cmp -s "$TEST_TMP/base.sums" "$TEST_TMP/got.sums" ||
+		fail "snapshot '$key' (id $id) is not the base's tree: $(diff "$TEST_TMP/base.sums" "$TEST_TMP/got.sums" | head -5)"
 }
+ms() { date +%s%3N; }
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 
-killed=0
-for i in $(seq 1 20); do
-	# Prepare: copying the tree, killed at a random moment within ~0.4 s.
+# How long each takes when nothing stops it (the fastest of three, caches
+# warm as in the rounds): kills are spread over that.
+prep_ms=999999 commit_ms=999999
+for k in 1 2 3; do
+	t0=$(ms); snap snapshot prepare m base; t=$(($(ms) - t0)); [ "$t" -lt "$prep_ms" ] && prep_ms=$t
+	t0=$(ms); snap snapshot commit m-done m; t=$(($(ms) - t0)); [ "$t" -lt "$commit_ms" ] && commit_ms=$t
+	snap snapshot rm m-done
+done
+[ "$prep_ms" -ge 20 ] || fail "a prepare took only $prep_ms ms: too quick to kill part-way"
+[ "$commit_ms" -ge 1 ] || commit_ms=1
+
+# status PID: 137 killed, 0 finished, anything else a failure.
+ROUNDS=20
+killed=0 finished=0 midway=0 ckilled=0
+for i in $(seq 1 $ROUNDS); do
+	# Prepare, killed at a moment spread uniformly over its duration.
 	"$SNAPCTL" --root "$STORE" snapshot prepare "p$i" base &  # the process itself, so kill -9 hits it
 	pid=$!
-	sleep "0.$(( RANDOM % 400 + 1 ))" 2>/dev/null || sleep 0.1
-	kill -9 "$pid" 2>/dev/null && killed=$((killed + 1)) || true
-	wait "$pid" 2>/dev/null || true
+	sleep_ms $(( (prep_ms * (i - 1) + RANDOM % prep_ms) / ROUNDS ))
+	kill -9 "$pid" 2>/dev/null || true
+	st=0; wait "$pid" 2>/dev/null || st=$?
+	case $st in
+	137) killed=$((killed + 1))
+		# Evidence it was cut mid-copy, before anything opens the store again.
+		ls "$STORE/tmp" | grep -q '^new\.' && midway=$((midway + 1)) ;;
+	0) finished=$((finished + 1)) ;;
+	*) fail "prepare p$i exited $st: neither killed nor finished" ;;
+	esac
 
-	# Commit: measuring and writing the record, killed at a random moment.
+	# Commit: measuring and writing the record, killed over its duration.
 	snap snapshot prepare "c$i" base
 	"$SNAPCTL" --root "$STORE" snapshot commit "c$i-done" "c$i" &
 	pid=$!
-	sleep "0.0$(( RANDOM % 60 ))"
+	sleep_ms $(( (commit_ms * 1000 * (i - 1) / ROUNDS + RANDOM % (commit_ms * 1000 / ROUNDS + 1)) / 1000 ))
 	kill -9 "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	st=0; wait "$pid" 2>/dev/null || st=$?
+	case $st in
+	137) ckilled=$((ckilled + 1)) ;;
+	0) ;;
+	*) fail "commit c$i exited $st: neither killed nor finished" ;;
+	esac
 
 	# The next open cleans up; then the invariants must hold.
 	check_store_consistent
@@ -58,5 +89,7 @@ for i in $(seq 1 20); do
 	b=$(snap snapshot info "c$i-done" >/dev/null 2>&1 && echo 1 || echo 0)
 	[ "$((a + b))" = 1 ] || fail "commit of c$i torn: active=$a committed=$b"
 done
+[ "$killed" -ge $((ROUNDS / 3)) ] || fail "only $killed of $ROUNDS prepares were killed"
+[ "$midway" -ge 3 ] || fail "only $midway kills left a half-made tmp/new.* copy: they did not land mid-copy"
 [ -z "$(ls -A "$STORE/trash")" ] || fail "trash/ not emptied: $(ls -A "$STORE/trash")"
-pass "20 rounds, $killed prepares killed mid-way; store consistent"
+pass "$ROUNDS rounds over ${prep_ms} ms prepares and ${commit_ms} ms commits: $killed prepares killed ($midway mid-copy), $finished finished, $ckilled commits killed; every surviving snapshot is the base's tree, byte for byte"
