@@ -1,10 +1,11 @@
 #!/bin/bash
 # Layer export and apply, timed against the shell pipelines they replace.
-#   export: snapctl layer diff (tar + gzip + both sha256, into the content store)
-#           vs tar -c | gzip -1 | sha256sum and tar -c | pigz -1 | sha256sum
-#   apply:  snapctl layer apply vs tar -xzf into an empty folder, with file
-#           data through io_uring (the default) and through pwrite
-#           (SNAPCTL_NO_IO_URING=1)
+#   export: snapctl layer diff (tar + gzip + both sha256, into the content store,
+#           synced) vs tar -c | gzip -1 | tee FILE | sha256sum and the same
+#           with pigz -1, each writing its output to a file and syncing it
+#   apply:  snapctl layer apply (synced) vs tar -xzf into an empty folder
+#           followed by sync -f, with file data through io_uring (the
+#           default) and through pwrite (SNAPCTL_NO_IO_URING=1)
 # The layer: FILES small files (1-16 KiB) plus two BIG files, half random
 # and half text so it compresses like real layers. Caches are dropped before
 # every timed run; peak memory comes from /usr/bin/time.
@@ -12,13 +13,14 @@
 # file system): the host's unjournaled ext4 slows file creation after large
 # deletes (FACTS.md).
 # Usage: bench/layers/run.sh [FILES] [BIG_MIB] (default 20000 256). Needs root, pigz.
-# APPLY_RUNS=N (default 3): the three applies run N times, interleaved, and
-# each figure is the median (a shared machine is noisy).
+# RUNS=N (default 3; APPLY_RUNS is the old name): every timed command runs N
+# times, interleaved with its peers in turn, and each figure is the median
+# (a shared machine is noisy).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FILES=${1:-20000}
 BIG=${2:-256}
-APPLY_RUNS=${APPLY_RUNS:-3}
+RUNS=${RUNS:-${APPLY_RUNS:-3}}
 SNAPCTL=${SNAPCTL:-$PWD/build/cli/snapctl}
 [ -x "$SNAPCTL" ] || { echo "build snapctl first (ninja -C build)" >&2; exit 1; }
 for t in pigz /usr/bin/time; do
@@ -88,20 +90,10 @@ upper=$(S snapshot info layer | python3 -c 'import json,sys; print(json.load(sys
 upper="$work/store/snapshots/$upper/fs"
 echo "  tree: $(du -sh --apparent-size "$upper" | cut -f1)"
 
-echo "export (diff + compress + hash)"
-timed snapctl_diff sh -c "\"$SNAPCTL\" --root \"$work/store\" layer diff layer >/dev/null"
-timed tar_gzip sh -c "tar -c -C '$upper' . | gzip -1 | sha256sum >/dev/null"
-timed tar_pigz sh -c "tar -c -C '$upper' . | pigz -1 | sha256sum >/dev/null"
-digest=$(S layer diff layer --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
-S content cat "$digest" >"$work/layer.tgz"
-gzip -t "$work/layer.tgz" && echo "  our layer is a standard gzip ($(du -h "$work/layer.tgz" | cut -f1));" \
-	"gzip -1 of the same tree: $(tar -c -C "$upper" . | gzip -1 | wc -c | numfmt --to=iec)"
-
-echo "apply (decompress + unpack; median of $APPLY_RUNS)"
 # median NAME...: the median of T_NAME_1.. into T_NAME, and the largest M_NAME_i into M_NAME.
 median() {
 	local name=$1 i t=() m=0
-	for ((i = 1; i <= APPLY_RUNS; i++)); do
+	for ((i = 1; i <= RUNS; i++)); do
 		local tv="T_${name}_$i" mv="M_${name}_$i"
 		t+=("${!tv}")
 		[ "${!mv}" -gt "$m" ] && m=${!mv}
@@ -109,25 +101,65 @@ median() {
 	printf -v "T_$name" '%s' "$(printf '%s\n' "${t[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')"
 	printf -v "M_$name" '%s' "$m"
 }
-for ((i = 1; i <= APPLY_RUNS; i++)); do
-	S snapshot rm applied >/dev/null 2>&1 || true
-	timed "snapctl_apply_$i" sh -c "\"$SNAPCTL\" --root \"$work/store\" layer apply \"$work/layer.tgz\" applied >/dev/null"
-	S snapshot rm applied >/dev/null
-	timed "snapctl_apply_pwrite_$i" sh -c "SNAPCTL_NO_IO_URING=1 \"$SNAPCTL\" --root \"$work/store\" layer apply \"$work/layer.tgz\" applied >/dev/null"
-	rm -rf "$work/untar"
-	mkdir -p "$work/untar"
-	timed "tar_xzf_$i" tar -xzf "$work/layer.tgz" -C "$work/untar"
+# rotate I WORD...: the words, starting at the I-th (so each goes first in turn).
+rotate() {
+	local i=$1
+	shift
+	local n=$#
+	local a=("$@")
+	for ((k = 0; k < n; k++)); do echo "${a[$(((i + k) % n))]}"; done
+}
+
+echo "export (diff + compress + hash, output written and synced; median of $RUNS)"
+out="$work/out.gz"
+for ((i = 1; i <= RUNS; i++)); do
+	for t in $(rotate "$i" snapctl_diff tar_gzip tar_pigz); do
+		rm -f "$out"
+		case $t in
+		snapctl_diff) timed "snapctl_diff_$i" sh -c "\"$SNAPCTL\" --root \"$work/store\" layer diff layer >/dev/null" ;;
+		tar_gzip) timed "tar_gzip_$i" sh -c "tar -c -C '$upper' . | gzip -1 | tee '$out' | sha256sum >/dev/null && sync -f '$out'" ;;
+		tar_pigz) timed "tar_pigz_$i" sh -c "tar -c -C '$upper' . | pigz -1 | tee '$out' | sha256sum >/dev/null && sync -f '$out'" ;;
+		esac
+	done
+done
+median snapctl_diff
+median tar_gzip
+median tar_pigz
+printf '  median: snapctl %.2f s, tar|gzip -1 %.2f s, tar|pigz -1 %.2f s\n' "$T_snapctl_diff" "$T_tar_gzip" "$T_tar_pigz"
+digest=$(S layer diff layer --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
+S content cat "$digest" >"$work/layer.tgz"
+gzip -t "$work/layer.tgz" || { echo "our layer is not a valid gzip" >&2; exit 1; }
+echo "  outputs: snapctl (ISA-L igzip level 1) $(stat -c %s "$work/layer.tgz" | numfmt --to=iec)," \
+	"gzip -1 (zlib) $(tar -c -C "$upper" . | gzip -1 | wc -c | numfmt --to=iec)," \
+	"pigz -1 (zlib) $(tar -c -C "$upper" . | pigz -1 | wc -c | numfmt --to=iec)"
+
+echo "apply (decompress + unpack, synced; median of $RUNS)"
+for ((i = 1; i <= RUNS; i++)); do
+	for t in $(rotate "$i" snapctl_apply snapctl_apply_pwrite tar_xzf); do
+		case $t in
+		snapctl_apply)
+			S snapshot rm applied >/dev/null 2>&1 || true
+			timed "snapctl_apply_$i" sh -c "\"$SNAPCTL\" --root \"$work/store\" layer apply \"$work/layer.tgz\" applied >/dev/null" ;;
+		snapctl_apply_pwrite)
+			S snapshot rm applied >/dev/null 2>&1 || true
+			timed "snapctl_apply_pwrite_$i" sh -c "SNAPCTL_NO_IO_URING=1 \"$SNAPCTL\" --root \"$work/store\" layer apply \"$work/layer.tgz\" applied >/dev/null" ;;
+		tar_xzf)
+			rm -rf "$work/untar"
+			mkdir -p "$work/untar"
+			timed "tar_xzf_$i" sh -c "tar -xzf '$work/layer.tgz' -C '$work/untar' && sync -f '$work/untar'" ;;
+		esac
+	done
 done
 median snapctl_apply
 median snapctl_apply_pwrite
 median tar_xzf
-printf '  median: io_uring %.2f s, pwrite %.2f s, tar -xzf %.2f s\n' "$T_snapctl_apply" "$T_snapctl_apply_pwrite" "$T_tar_xzf"
+printf '  median: io_uring %.2f s, pwrite %.2f s, tar -xzf + sync %.2f s\n' "$T_snapctl_apply" "$T_snapctl_apply_pwrite" "$T_tar_xzf"
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "ratios (higher is better for snapctl)"
 echo "  export vs tar|gzip -1: $(ratio "$T_tar_gzip" "$T_snapctl_diff")x (goal >= 2)"
 echo "  export vs tar|pigz -1: $(ratio "$T_tar_pigz" "$T_snapctl_diff")x (goal >= 1)"
-echo "  apply vs tar -xzf:     $(ratio "$T_tar_xzf" "$T_snapctl_apply")x (goal >= 1.3)"
+echo "  apply vs tar -xzf+sync: $(ratio "$T_tar_xzf" "$T_snapctl_apply")x (goal >= 1.3)"
 echo "  apply with pwrite (SNAPCTL_NO_IO_URING=1) vs tar -xzf: $(ratio "$T_tar_xzf" "$T_snapctl_apply_pwrite")x;" \
 	"io_uring vs pwrite: $(ratio "$T_snapctl_apply_pwrite" "$T_snapctl_apply")x"
 echo "  peak memory: diff $((M_snapctl_diff / 1024)) MiB, apply $((M_snapctl_apply / 1024)) MiB," \
