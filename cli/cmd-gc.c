@@ -38,6 +38,7 @@ enum {
 	OPT_SHOW_POLICY,
 	OPT_REPAIR,
 	OPT_SUMMARY,
+	OPT_FORMAT,
 };
 
 /* Options shared by prune and gc. */
@@ -46,7 +47,8 @@ struct gc_args {
 	const char *filters[MAX_FILTERS];
 	size_t nfilters;
 	bool all, dry_run, verbose, json, quiet, no_wait, auto_run, show_policy, repair, summary;
-	uint64_t took_ns; /* prune: how long it ran, for --summary */
+	uint64_t took_ns;   /* prune: how long it ran, for --summary */
+	const char *format; /* df: table, json or prometheus */
 	int npos;
 	char **pos;
 };
@@ -71,6 +73,7 @@ parse_gc_args(int argc, char **argv, const char *usage, struct gc_args *a)
 		{"show-policy", no_argument, NULL, OPT_SHOW_POLICY},
 		{"repair", no_argument, NULL, OPT_REPAIR},
 		{"summary", no_argument, NULL, OPT_SUMMARY},
+		{"format", required_argument, NULL, OPT_FORMAT},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -110,6 +113,9 @@ parse_gc_args(int argc, char **argv, const char *usage, struct gc_args *a)
 			break;
 		case OPT_SUMMARY:
 			a->summary = true;
+			break;
+		case OPT_FORMAT:
+			a->format = optarg;
 			break;
 		case OPT_QUIET:
 		case 'q':
@@ -557,11 +563,94 @@ cli_cmd_gc(struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-static const char df_usage[] = "Usage: snapctl df [-v] [--json]\n"
-			       "\n"
-			       "Disk used by the store, per record type: count, size on disk,\n"
-			       "reclaimable (freed if every unreferenced record of that type\n"
-			       "went) and shared. -v lists every record and why it is kept.\n";
+static const char df_usage[] =
+	"Usage: snapctl df [-v] [--json] [--format table|json|prometheus]\n"
+	"\n"
+	"Disk used by the store, per record type: count, size on disk,\n"
+	"reclaimable (freed if every unreferenced record of that type\n"
+	"went) and shared. -v lists every record and why it is kept.\n"
+	"--format prometheus writes the figures, the file system's size and\n"
+	"free space and the last prune's time, freed bytes, records and\n"
+	"duration in the text format node_exporter's textfile collector reads.\n";
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void
+prom_label(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', f);
+		if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
+static void
+prom_metric(FILE *f, const char *name, const char *help, const char *root, const char *type,
+	    double value, bool header)
+{
+	if (header)
+		fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	fprintf(f, "%s{root=\"", name);
+	prom_label(f, root);
+	if (type) {
+		fputs("\",type=\"", f);
+		prom_label(f, type);
+	}
+	fprintf(f, "\"} %.17g\n", value);
+}
+
+static void
+print_prometheus(const struct gc_usage *u, const char *root)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} per_type[] = {
+		{"snapctl_store_bytes", "Bytes on disk, by record type.",
+		 offsetof(struct gc_usage_row, size)},
+		{"snapctl_store_reclaimable_bytes",
+		 "Bytes freed if every unreferenced record of the type went.",
+		 offsetof(struct gc_usage_row, reclaimable)},
+		{"snapctl_store_records", "Records, by type.",
+		 offsetof(struct gc_usage_row, count)},
+	};
+	for (size_t k = 0; k < sizeof(per_type) / sizeof(per_type[0]); k++)
+		for (size_t i = 0; i < u->nrows; i++) {
+			const uint64_t *v =
+				(const uint64_t *)((const char *)&u->rows[i] + per_type[k].off);
+			prom_metric(stdout, per_type[k].name, per_type[k].help, root,
+				    u->rows[i].type, (double)*v, i == 0);
+		}
+	const struct {
+		const char *name, *help;
+		double v;
+		bool have;
+	} single[] = {
+		{"snapctl_store_total_bytes", "Bytes the store takes, all included.",
+		 (double)u->total, true},
+		{"snapctl_store_metadata_bytes", "Bytes of the metadata file.", (double)u->metadata,
+		 true},
+		{"snapctl_filesystem_size_bytes", "Size of the store's file system.",
+		 (double)u->fs_size, u->fs_size > 0},
+		{"snapctl_filesystem_avail_bytes", "Bytes free for snapctl on its file system.",
+		 (double)u->fs_avail, u->fs_size > 0},
+		{"snapctl_last_prune_timestamp_seconds", "When the last prune ended.",
+		 (double)u->last_prune.at / 1e9, u->last_prune.at > 0},
+		{"snapctl_last_prune_freed_bytes", "Bytes the last prune freed.",
+		 (double)u->last_prune.freed, u->last_prune.at > 0},
+		{"snapctl_last_prune_records", "Records the last prune removed.",
+		 (double)u->last_prune.records, u->last_prune.at > 0},
+		{"snapctl_last_prune_duration_seconds", "How long the last prune ran.",
+		 (double)u->last_prune.took_ns / 1e9, u->last_prune.at > 0},
+	};
+	for (size_t k = 0; k < sizeof(single) / sizeof(single[0]); k++)
+		if (single[k].have)
+			prom_metric(stdout, single[k].name, single[k].help, root, NULL, single[k].v,
+				    true);
+}
 
 int
 cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
@@ -571,7 +660,17 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 	if (r)
 		return r < 0 ? CLI_EXIT_OK : r;
 	if (a.npos || has_policy_flags(&a))
-		return cli_usage("df takes only -v and --json");
+		return cli_usage("df takes only -v, --json and --format");
+	bool prometheus = false;
+	if (a.format) {
+		if (strcmp(a.format, "json") == 0)
+			a.json = true;
+		else if (strcmp(a.format, "prometheus") == 0)
+			prometheus = true;
+		else if (strcmp(a.format, "table") != 0)
+			return cli_usage("unknown format '%s'; use table, json or prometheus",
+					 a.format);
+	}
 	struct snap_store *s = cli_store(ctx);
 	if (!s)
 		return CLI_EXIT_FAILURE;
@@ -581,6 +680,11 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_fail(&err, "df");
 	const struct snap_gc_graph *g = &u.graph;
 	uint64_t now = sc_now_ns();
+	if (prometheus) {
+		print_prometheus(&u, snap_store_root(s));
+		gc_usage_clear(&u);
+		return CLI_EXIT_OK;
+	}
 	if (a.json) {
 		struct json_object *o = json_object_new_object();
 		struct json_object *types = json_object_new_array();

@@ -134,11 +134,25 @@ struct gc_usage_row {
 
 #define GC_USAGE_ROWS 8
 
+/* What the last prune that changed the store did (at == 0: none yet). */
+struct gc_prune_note {
+	uint64_t at;	  /* ns since the epoch, when it ended */
+	uint64_t freed;	  /* bytes */
+	uint64_t records; /* removed */
+	uint64_t took_ns; /* how long it ran */
+};
+
+/* META key of the note (4 big-endian u64: at, freed, records, took_ns). */
+#define GC_PRUNE_NOTE_KEY "prune.last"
+int gc_prune_note_get(struct snap_store *s, struct gc_prune_note *ret, struct sc_err *err);
+
 struct gc_usage {
 	struct gc_usage_row rows[GC_USAGE_ROWS];
 	size_t nrows;
-	uint64_t metadata; /* the metadata file */
-	uint64_t other;	   /* trash/, tmp/, ingest/ */
+	struct gc_prune_note last_prune;
+	uint64_t fs_size, fs_avail; /* the store's file system */
+	uint64_t metadata;	    /* the metadata file */
+	uint64_t other;		    /* trash/, tmp/, ingest/ */
 	uint64_t total;
 	struct snap_gc_graph graph; /* for per-record listings */
 	uint64_t *active_size;	    /* per node: measured size of active snapshots and views */

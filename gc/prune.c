@@ -23,6 +23,7 @@
 #include "gc.h"
 #include "lease.h"
 #include "log.h"
+#include "store-internal.h"
 #include "util.h"
 
 #define CACHE_TYPE_LABEL "snapctl.cache.type"
@@ -377,6 +378,40 @@ gc_select(struct snap_gc_graph *g, const struct gc_policy *policies, size_t npol
 	return r;
 }
 
+static int
+note_write(struct snap_txn *t, void *arg)
+{
+	const struct gc_prune_note *n = arg;
+	uint8_t v[32];
+	sc_put_be64(v, n->at);
+	sc_put_be64(v + 8, n->freed);
+	sc_put_be64(v + 16, n->records);
+	sc_put_be64(v + 24, n->took_ns);
+	return snap_txn_put(t, SNAP_DB_META, GC_PRUNE_NOTE_KEY, strlen(GC_PRUNE_NOTE_KEY), v,
+			    sizeof(v), 0);
+}
+
+int
+gc_prune_note_get(struct snap_store *s, struct gc_prune_note *ret, struct sc_err *err)
+{
+	*ret = (struct gc_prune_note){0};
+	struct snap_txn t;
+	int r = snap_txn_begin_read(s->meta, &t, err);
+	if (r < 0)
+		return r;
+	MDB_val v;
+	if (snap_txn_get(&t, SNAP_DB_META, GC_PRUNE_NOTE_KEY, strlen(GC_PRUNE_NOTE_KEY), &v) == 0 &&
+	    v.mv_size == 32) {
+		const uint8_t *p = v.mv_data;
+		*ret = (struct gc_prune_note){.at = sc_get_be64(p),
+					      .freed = sc_get_be64(p + 8),
+					      .records = sc_get_be64(p + 16),
+					      .took_ns = sc_get_be64(p + 24)};
+	}
+	snap_txn_end(&t);
+	return 0;
+}
+
 int
 gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicies, unsigned flags,
 	 struct gc_prune_report *ret, struct sc_err *err)
@@ -403,6 +438,7 @@ gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicie
 		gc_prune_report_clear(&rep);
 		return sc_err_set(err, -ENOMEM, "out of memory");
 	}
+	uint64_t t0 = sc_now_ns();
 	r = gc_select(g, policies, npolicies, avail, rep.victim, rep.why_kept);
 	if (r < 0) {
 		gc_prune_report_clear(&rep);
@@ -418,6 +454,14 @@ gc_prune(struct snap_store *s, const struct gc_policy *policies, size_t npolicie
 	if (r < 0) {
 		gc_prune_report_clear(&rep);
 		return r;
+	}
+	if (!(flags & GC_PRUNE_DRY_RUN)) {
+		/* For df's metrics; a prune that could not note it still pruned. */
+		struct gc_prune_note n = {
+			.at = sc_now_ns(), .freed = rep.result.freed, .took_ns = sc_now_ns() - t0};
+		for (size_t i = 0; i < g->n; i++)
+			n.records += rep.removed[i];
+		(void)snap_meta_write(s->meta, note_write, &n, NULL);
 	}
 	*ret = rep;
 	return 0;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "gc.h"
 #include "store-internal.h"
@@ -45,8 +46,17 @@ gc_usage(struct snap_store *s, struct gc_usage *ret, struct sc_err *err)
 		u.rows[u.nrows++].type = row_types[i];
 
 	int r = snap_gc_graph_load(s, &u.graph, err);
-	if (r < 0)
+	if (r >= 0)
+		r = gc_prune_note_get(s, &u.last_prune, err);
+	if (r < 0) {
+		gc_usage_clear(&u);
 		return r;
+	}
+	struct statvfs vfs;
+	if (statvfs(snap_store_root(s), &vfs) == 0) {
+		u.fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+		u.fs_avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	}
 	struct snap_gc_graph *g = &u.graph;
 	snap_gc_graph_mark(g, NULL);
 	u.active_size = calloc(g->n + 1, sizeof(uint64_t));

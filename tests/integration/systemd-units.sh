@@ -33,3 +33,43 @@ echo "$out" | grep -Eq '^prune freed [0-9.]+ [KM]iB in 8 records \(4 snapshots, 
 	fail "unexpected line after the records aged: $out"
 [ -z "$(ls -A "$STORE/snapshots")" ] || fail "snapshots left: $(ls "$STORE/snapshots")"
 pass "units verify; the service's command prunes and logs one line: $out"
+
+# The metrics the unit writes after a run: the text format node_exporter
+# reads, the same figures df --json gives, and the last prune's.
+prom=$(snap df --format prometheus)
+json=$(snap df --json)
+python3 - "$prom" "$json" "$STORE" <<'PY' || fail "df --format prometheus: $prom"
+import json, re, sys
+prom, d, root = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+line = re.compile(r'^([a-z_]+)\{root="((?:[^"\\]|\\.)*)"(?:,type="([^"]*)")?\} (\S+)$')
+seen, declared = {}, set()
+for l in prom.splitlines():
+    if l.startswith("# HELP ") or l.startswith("# TYPE "):
+        declared.add(l.split()[2])
+        continue
+    m = line.match(l)
+    assert m, "not a sample line: %r" % l
+    name, r, typ, v = m.groups()
+    assert name in declared, "%s has no HELP/TYPE" % name
+    assert r == root, "root label %r" % r
+    seen[(name, typ)] = float(v)
+for t in d["types"]:
+    assert seen[("snapctl_store_bytes", t["type"])] == t["size"], t
+    assert seen[("snapctl_store_reclaimable_bytes", t["type"])] == t["reclaimable"], t
+    assert seen[("snapctl_store_records", t["type"])] == t["count"], t
+assert seen[("snapctl_store_total_bytes", None)] == d["total"]
+assert seen[("snapctl_last_prune_records", None)] == 8, seen
+assert seen[("snapctl_last_prune_freed_bytes", None)] > 0
+assert seen[("snapctl_filesystem_avail_bytes", None)] > 0
+PY
+# And the unit's ExecStartPost writes it where the collector reads.
+post=$(sed -n 's/^ExecStartPost=-//p' "$TEST_TMP/units/snapctl-prune.service" |
+	sed "s|/var/lib/prometheus/node-exporter|$TEST_TMP/textfile|; s|$SNAPCTL df|$SNAPCTL --root $STORE df|; s/\\$\\$/\\$/g")
+[ -n "$post" ] || fail "the unit writes no metrics"
+eval "$post" || fail "the unit's metrics command failed without the collector's folder: $post"
+mkdir -p "$TEST_TMP/textfile"
+eval "$post" || fail "the unit's metrics command failed: $post"
+grep -q '^snapctl_last_prune_records{root=' "$TEST_TMP/textfile/snapctl.prom" ||
+	fail "no metrics in the textfile: $(ls "$TEST_TMP/textfile")"
+expect_error 2 "unknown format 'yaml'" snap df --format yaml
+pass "df --format prometheus matches df --json and carries the last prune"
