@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "mount.h"
@@ -226,6 +227,28 @@ TEST(chown_kept_across_commit)
 	ASSERT_OK(path_stat("owned", &st));
 	ASSERT_EQ(st.st_uid, 1234);
 	ASSERT_EQ(st.st_gid, 5678);
+	do_umount();
+}
+
+TEST(file_capability_kept)
+{
+	/* A capability (ping's cap_net_raw) set in a layer is there in its child. */
+	static const unsigned char cap[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00};
+	fresh_store();
+	prepare("a", NULL);
+	do_mount("a");
+	write_file("ping", "x");
+	char path[PATH_MAX * 2];
+	snprintf(path, sizeof(path), "%s/ping", mnt);
+	ASSERT_OK(setxattr(path, "security.capability", cap, sizeof(cap), 0) < 0 ? -errno : 0);
+	do_umount();
+	commit("base", "a");
+	prepare("b", "base");
+	do_mount("b");
+	unsigned char got[64];
+	ssize_t n = getxattr(path, "security.capability", got, sizeof(got));
+	ASSERT_EQ(n, (ssize_t)sizeof(cap));
+	ASSERT_TRUE(memcmp(got, cap, sizeof(cap)) == 0);
 	do_umount();
 }
 

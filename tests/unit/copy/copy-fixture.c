@@ -110,8 +110,10 @@ xattr_names(const char *path, char *out, size_t size, bool *ret_overlay)
 			*ret_overlay = true;
 			continue;
 		}
-		if (strncmp(p, "security.", 9) == 0)
-			continue; /* set by the system (selinux) on both sides */
+		/* Labels the system sets on both sides (selinux, smack); capabilities are compared.
+		 */
+		if (strncmp(p, "security.", 9) == 0 && strcmp(p, "security.capability") != 0)
+			continue;
 		size_t l = strlen(p) + 1;
 		if (len + l > size)
 			return -1;
