@@ -1145,6 +1145,14 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 	u.res.compression = layer_zin_compression(u.zin);
 	/* Every uncompressed byte counts, the tar's headers and whatever follows its end too. */
 	layer_zin_set_limit(u.zin, u.lim.max_bytes);
+	/* Decompressing on one core while this one makes the files. */
+	r = layer_zin_start(u.zin, err);
+	if (r < 0) {
+		layer_zin_free(u.zin);
+		snap_copy_writer_free(u.w);
+		close_lowers(&u);
+		return r;
+	}
 	u.a = archive_read_new();
 	if (!u.a) {
 		layer_zin_free(u.zin);

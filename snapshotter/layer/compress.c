@@ -450,6 +450,9 @@ layer_zout_finish(struct layer_zout *z, char diff_id[SC_DIGEST_STR_LEN + 1],
 
 /* --- reader ------------------------------------------------------------- */
 
+/* Decompressed blocks the read-ahead thread may be ahead by. */
+#define ZIN_RING 4
+
 struct layer_zin {
 	int fd;
 	enum snap_compression c;
@@ -466,13 +469,39 @@ struct layer_zin {
 	struct inflate_state *isal;
 	ZSTD_DStream *zstd;
 	size_t zstd_last; /* last ZSTD_decompressStream() hint: 0 at a frame's end */
+
+	/*
+	 * Read-ahead (layer_zin_start): a thread reads, tees, decompresses,
+	 * hashes and counts into a ring of ZIN_RING blocks; layer_zin_read hands
+	 * them out in order. Under mu: filled, eof, failed, quit.
+	 */
+	bool threaded;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint8_t *ring[ZIN_RING];
+	size_t ring_len[ZIN_RING];
+	unsigned head;	 /* the oldest filled block */
+	unsigned filled; /* blocks ready, the one handed out last included */
+	bool handed;	 /* the head block is out with the caller */
+	bool eof, failed, quit, joined;
+	struct sc_err terr;
 };
+
+static void zin_join(struct layer_zin *z, bool quit);
 
 struct layer_zin *
 layer_zin_free(struct layer_zin *z)
 {
 	if (!z)
 		return NULL;
+	zin_join(z, true);
+	if (z->threaded) {
+		pthread_mutex_destroy(&z->mu);
+		pthread_cond_destroy(&z->cv);
+	}
+	for (unsigned i = 0; i < ZIN_RING; i++)
+		free(z->ring[i]);
 	sc_sha256_free(z->hu);
 	free(z->in);
 	free(z->out);
@@ -689,8 +718,9 @@ layer_zin_set_limit(struct layer_zin *z, uint64_t limit)
 	z->limit = limit;
 }
 
-ssize_t
-layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err)
+/* One piece of the stream, decompressed, counted and hashed, on the calling thread. */
+static ssize_t
+zin_read_direct(struct layer_zin *z, const void **ret, struct sc_err *err)
 {
 	ssize_t n = zin_decompress(z, err);
 	if (n > 0 && z->limit && (z->total += (uint64_t)n) > z->limit)
@@ -705,6 +735,116 @@ layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err)
 			return sc_err_set(err, r, "cannot hash layer");
 		*ret = z->outp;
 	}
+	return n;
+}
+
+static void *
+zin_thread(void *arg)
+{
+	struct layer_zin *z = arg;
+	pthread_mutex_lock(&z->mu);
+	for (;;) {
+		while (z->filled == ZIN_RING && !z->quit)
+			pthread_cond_wait(&z->cv, &z->mu);
+		if (z->quit)
+			break;
+		unsigned i = (z->head + z->filled) % ZIN_RING;
+		pthread_mutex_unlock(&z->mu);
+		/*
+		 * Fill block i, outside the lock: the caller only reads blocks
+		 * before it. A piece is never longer than a block (it comes out of
+		 * a LAYER_BUF_SIZE buffer).
+		 */
+		const void *p;
+		ssize_t n = zin_read_direct(z, &p, &z->terr);
+		size_t len = n > 0 ? (size_t)n : 0;
+		if (len > 0)
+			memcpy(z->ring[i], p, len);
+		pthread_mutex_lock(&z->mu);
+		z->ring_len[i] = len;
+		if (len > 0)
+			z->filled++;
+		if (n < 0)
+			z->failed = true;
+		else if (n == 0)
+			z->eof = true;
+		pthread_cond_broadcast(&z->cv);
+		if (n <= 0)
+			break;
+	}
+	pthread_mutex_unlock(&z->mu);
+	return NULL;
+}
+
+/* Stops the read-ahead thread (at once when quit, else when it ends) and waits for it. */
+static void
+zin_join(struct layer_zin *z, bool quit)
+{
+	if (!z->threaded || z->joined)
+		return;
+	pthread_mutex_lock(&z->mu);
+	if (quit)
+		z->quit = true;
+	pthread_cond_broadcast(&z->cv);
+	pthread_mutex_unlock(&z->mu);
+	pthread_join(z->thread, NULL);
+	z->joined = true;
+}
+
+int
+layer_zin_start(struct layer_zin *z, struct sc_err *err)
+{
+	if (z->c == SNAP_COMPRESSION_NONE)
+		return 0; /* nothing to overlap: reading is all there is */
+	for (unsigned i = 0; i < ZIN_RING; i++) {
+		z->ring[i] = malloc(LAYER_BUF_SIZE);
+		if (!z->ring[i])
+			return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&z->mu, NULL);
+	pthread_cond_init(&z->cv, NULL);
+	z->terr = (struct sc_err)SC_ERR_INIT;
+	/* Signals stay with the caller's threads. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(&z->thread, NULL, zin_thread, z);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		pthread_mutex_destroy(&z->mu);
+		pthread_cond_destroy(&z->cv);
+		return 0; /* no thread: read on the caller's, as before */
+	}
+	z->threaded = true;
+	return 0;
+}
+
+ssize_t
+layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err)
+{
+	if (!z->threaded)
+		return zin_read_direct(z, ret, err);
+	pthread_mutex_lock(&z->mu);
+	if (z->handed) {
+		/* The caller is done with the block handed out last. */
+		z->handed = false;
+		z->head = (z->head + 1) % ZIN_RING;
+		z->filled--;
+		pthread_cond_broadcast(&z->cv);
+	}
+	while (z->filled == 0 && !z->eof && !z->failed)
+		pthread_cond_wait(&z->cv, &z->mu);
+	ssize_t n;
+	if (z->filled > 0) {
+		*ret = z->ring[z->head];
+		n = (ssize_t)z->ring_len[z->head];
+		z->handed = true;
+	} else if (z->failed) {
+		n = sc_err_set(err, z->terr.code ? z->terr.code : -EIO, "%s", z->terr.msg);
+	} else {
+		n = 0;
+	}
+	pthread_mutex_unlock(&z->mu);
 	return n;
 }
 
@@ -734,6 +874,7 @@ layer_zin_finish(struct layer_zin *z, char diff_id[SC_DIGEST_STR_LEN + 1], struc
 		;
 	if (n < 0)
 		return (int)n;
+	zin_join(z, false); /* at the end: the hash is whole and the thread's alone no more */
 	if (sc_sha256_final(z->hu, diff_id) < 0)
 		return sc_err_set(err, -ENOMEM, "cannot hash layer");
 	return 0;
