@@ -266,36 +266,31 @@ ref_change_txn(struct snap_txn *t, const char *id, const char *type, const char 
 	return r;
 }
 
-int
-snap_lease_attach_txn(struct snap_txn *t, const char *id, const char *type, const char *name)
+/* 0 if lease id exists; -ENOENT (saying so) if not. */
+static int
+lease_exists_txn(struct snap_txn *t, const char *id)
 {
 	MDB_val v;
 	int r = snap_txn_get(t, SNAP_DB_LEASES, id, strlen(id), &v);
 	if (r == -ENOENT)
 		return snap_txn_fail(t, sc_err_set(t->err, r, "lease '%s' does not exist", id));
-	if (r < 0)
-		return r;
-	return ref_change_txn(t, id, type, name, true);
+	return r;
+}
+
+int
+snap_lease_attach_txn(struct snap_txn *t, const char *id, const char *type, const char *name)
+{
+	int r = lease_exists_txn(t, id);
+	return r < 0 ? r : ref_change_txn(t, id, type, name, true);
 }
 
 static int
 ref_write(struct snap_txn *t, void *arg)
 {
 	struct ref_op *op = arg;
-	MDB_val v;
-	int r = snap_txn_get(t, SNAP_DB_LEASES, op->id, strlen(op->id), &v);
-	if (r == -ENOENT)
-		return sc_err_set(t->err, r, "lease '%s' does not exist", op->id);
-	if (r < 0)
-		return r;
-	if (op->add && strcmp(op->type, "snapshot") == 0) {
-		r = snap_txn_get(t, SNAP_DB_SNAPSHOTS, op->name, strlen(op->name), &v);
-		if (r == -ENOENT)
-			return sc_err_set(t->err, r, "snapshot '%s' does not exist", op->name);
-		if (r < 0)
-			return r;
-	}
-	return ref_change_txn(t, op->id, op->type, op->name, op->add);
+	/* A snapshot that does not exist is refused by ref_change_txn (it holds it by id). */
+	int r = lease_exists_txn(t, op->id);
+	return r < 0 ? r : ref_change_txn(t, op->id, op->type, op->name, op->add);
 }
 
 static int
@@ -326,10 +321,7 @@ static int
 present_write(struct snap_txn *t, void *arg)
 {
 	struct present_op *op = arg;
-	MDB_val v;
-	int r = snap_txn_get(t, SNAP_DB_LEASES, op->id, strlen(op->id), &v);
-	if (r == -ENOENT)
-		return sc_err_set(t->err, r, "lease '%s' does not exist", op->id);
+	int r = lease_exists_txn(t, op->id);
 	for (size_t i = 0; r >= 0 && i < op->n; i++) {
 		if (strcmp(op->types[i], "snapshot") == 0) {
 			struct snap_info info = {0};

@@ -13,7 +13,6 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,13 +283,20 @@ env_diff(struct bld_ctx *b, const struct vtx *v, struct json_object *old, struct
 	}
 }
 
+/* The name of the note kept for v's step position ("pos:POSITION"). */
+static void
+note_name(const struct vtx *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "pos:%s", v->position);
+}
+
 /* Says why v missed the cache when its position was built before; nothing when it is new. */
 static void
 explain_miss(struct bld_ctx *b, const struct vtx *v, const char *def_digest,
 	     const struct bld_copy_selection *sel)
 {
 	char name[128];
-	snprintf(name, sizeof(name), "pos:%s", v->position);
+	note_name(v, name, sizeof(name));
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	store_lock(b);
@@ -370,7 +376,7 @@ note_if_missing(struct bld_ctx *b, const struct vtx *v, const char *def_digest,
 		const struct bld_copy_selection *sel)
 {
 	char name[128];
-	snprintf(name, sizeof(name), "pos:%s", v->position);
+	note_name(v, name, sizeof(name));
 	_cleanup_free_ char *old = NULL;
 	store_lock(b);
 	int r = snap_cache_note_get(b->s, name, &old, NULL, NULL);
@@ -555,11 +561,7 @@ bg_sync_start(struct bg_sync *bs, struct rootfs *rf, const char *dir)
 	*bs = (struct bg_sync){.rf = rf, .fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
 	if (bs->fd < 0)
 		bs->code = -errno;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	bs->started = pthread_create(&bs->thread, NULL, bg_sync_main, bs) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	bs->started = sc_thread_start(&bs->thread, bg_sync_main, bs) == 0;
 	if (!bs->started)
 		bg_sync_main(bs);
 }
@@ -624,10 +626,9 @@ finish(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, const char *note, st
 		rec.layer_size = d.size;
 		rec.layer_media_type = (char *)d.media_type;
 	}
-	char note_name[128];
-	snprintf(note_name, sizeof(note_name), "pos:%s", v->position);
-	struct snap_cache_note n = {
-		.name = note_name, .data = note, .len = note ? strlen(note) : 0};
+	char nname[128];
+	note_name(v, nname, sizeof(nname));
+	struct snap_cache_note n = {.name = nname, .data = note, .len = note ? strlen(note) : 0};
 	if (r >= 0)
 		r = snap_cache_put(b->s, &rec, note ? &n : NULL, err);
 	store_unlock(b);

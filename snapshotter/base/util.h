@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -83,3 +84,10 @@ sc_get_be64(const uint8_t *p)
 		v = (v << 8) | p[i];
 	return v;
 }
+
+/*
+ * pthread_create with every signal blocked in the new thread: signals stay
+ * with the caller's threads (a build's SIGINT handler, say). Returns 0 or
+ * the positive error pthread_create gave.
+ */
+int sc_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);

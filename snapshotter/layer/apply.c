@@ -261,28 +261,28 @@ resolve_error(struct unpacker *u, int r, const char *path)
 }
 
 /*
- * Overlay: what the lower layers hold at path, a folder the upper lacks.
- * Returns 1 with *ret filled for a folder, 0 if no layer has it (or the
- * nearest one whites it out), -ELOOP for a symlink, -ENOTDIR for anything
- * else.
+ * What the tree shows at rel (the layer's own folder first, then the lower
+ * layers, nearest first): 1 with *st for something, 0 for nothing (or a
+ * whiteout). A symlink's target goes into target.
  */
 static int
-lower_lookup(struct unpacker *u, const char *path, struct stat *ret)
+merged_lookup(struct unpacker *u, const char *rel, struct stat *st, char *target, size_t tlen)
 {
-	for (size_t i = 0; i < u->nlowers; i++) {
-		struct stat st;
-		if (fstatat(u->lower_fds[i], path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	for (size_t i = 0; i <= u->nlowers; i++) {
+		int fd = i == 0 ? u->root_fd : u->lower_fds[i - 1];
+		if (fstatat(fd, rel, st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT || errno == ENOTDIR)
 				continue;
 			return -errno;
 		}
-		if (S_ISCHR(st.st_mode) && st.st_rdev == 0)
+		if (S_ISCHR(st->st_mode) && st->st_rdev == 0)
 			return 0; /* a whiteout: gone from here down */
-		if (S_ISLNK(st.st_mode))
-			return -ELOOP;
-		if (!S_ISDIR(st.st_mode))
-			return -ENOTDIR;
-		*ret = st;
+		if (S_ISLNK(st->st_mode)) {
+			ssize_t n = readlinkat(fd, rel, target, tlen - 1);
+			if (n < 0)
+				return -errno;
+			target[n] = '\0';
+		}
 		return 1;
 	}
 	return 0;
@@ -347,10 +347,17 @@ open_dir_create(struct unpacker *u, const char *dir, const char *entry)
 				close(cur);
 				return r;
 			}
-		} else if (u->nlowers && faccessat(cur, p, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-			   (lr = lower_lookup(u, sofar, &lower)) < 0) {
-			close(cur);
-			return resolve_error(u, lr, entry);
+		} else if (u->nlowers && faccessat(cur, p, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+			/* Missing here: what the lower layers show (a folder to copy up, or
+			 * nothing). */
+			char target[PATH_MAX];
+			lr = merged_lookup(u, sofar, &lower, target, sizeof(target));
+			if (lr == 1 && !S_ISDIR(lower.st_mode))
+				lr = S_ISLNK(lower.st_mode) ? -ELOOP : -ENOTDIR;
+			if (lr < 0) {
+				close(cur);
+				return resolve_error(u, lr, entry);
+			}
 		}
 		if (mkdirat(cur, p, lr == 1 ? (lower.st_mode & 07777) : 0755) == 0) {
 			if (lr == 1) {
@@ -394,34 +401,6 @@ open_dir_create(struct unpacker *u, const char *dir, const char *entry)
 #define RESOLVE_SYMLINKS_MAX 40
 
 /*
- * What the tree shows at rel (the layer's own folder first, then the lower
- * layers, nearest first): 1 with *st for something, 0 for nothing (or a
- * whiteout). A symlink's target goes into target.
- */
-static int
-merged_lookup(struct unpacker *u, const char *rel, struct stat *st, char *target, size_t tlen)
-{
-	for (size_t i = 0; i <= u->nlowers; i++) {
-		int fd = i == 0 ? u->root_fd : u->lower_fds[i - 1];
-		if (fstatat(fd, rel, st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT || errno == ENOTDIR)
-				continue;
-			return -errno;
-		}
-		if (S_ISCHR(st->st_mode) && st->st_rdev == 0)
-			return 0; /* a whiteout: gone from here down */
-		if (S_ISLNK(st->st_mode)) {
-			ssize_t n = readlinkat(fd, rel, target, tlen - 1);
-			if (n < 0)
-				return -errno;
-			target[n] = '\0';
-		}
-		return 1;
-	}
-	return 0;
-}
-
-/*
  * The folder dir names, with its symlinks resolved inside the root, as
  * RESOLVE_IN_ROOT would on the merged tree: an absolute target starts
  * again at the root, ".." stops there. So an entry below an in-root
@@ -429,38 +408,47 @@ merged_lookup(struct unpacker *u, const char *rel, struct stat *st, char *target
  * symlink points (usr/bin/tool), and no symlink leads out. out receives a
  * path with no symlink in it.
  */
+#define RESOLVE_STACK_MAX (SNAP_LAYER_PATH_MAX * 2 + 2)
+
+/*
+ * Pushes path's components onto the stack (a '/', then path reversed), so
+ * that popping yields its first component first. False when it is full.
+ */
+static bool
+push_reversed(char *stack, size_t *len, const char *path)
+{
+	size_t pl = strlen(path);
+	if (*len + pl + 1 >= RESOLVE_STACK_MAX)
+		return false;
+	stack[(*len)++] = '/';
+	for (size_t k = pl; k > 0; k--)
+		stack[(*len)++] = path[k - 1];
+	return true;
+}
+
 static int
 resolve_in_root(struct unpacker *u, const char *dir, const char *entry, char *out)
 {
-	/* todo: the components still to walk, last first; out: what is resolved so far. */
-	char todo[SNAP_LAYER_PATH_MAX * 2 + 2];
+	/* rest: the components still to walk, a stack (see push_reversed); out: what is resolved.
+	 */
+	char rest[RESOLVE_STACK_MAX];
 	size_t tl = 0, ol = 0, links = 0;
 	out[0] = '\0';
-	/* Push a path's components in reverse, so the first ends up on top. */
-#define PUSH(path)                                                                                 \
-	do {                                                                                       \
-		size_t pl_ = strlen(path);                                                         \
-		if (tl + pl_ + 1 >= sizeof(todo))                                                  \
-			return sc_err_set(                                                         \
-				u->err, -ENAMETOOLONG,                                             \
-				"entry '%.200s': its folder resolves to too long a path", entry);  \
-		todo[tl++] = '/';                                                                  \
-		for (size_t k_ = pl_; k_ > 0; k_--)                                                \
-			todo[tl++] = (path)[k_ - 1];                                               \
-	} while (0)
-	PUSH(dir);
+	if (!push_reversed(rest, &tl, dir))
+		return sc_err_set(u->err, -ENAMETOOLONG,
+				  "entry '%.200s': its folder resolves to too long a path", entry);
 	while (tl > 0) {
 		/* Pop one component (stored reversed, up to a '/'). */
 		char c[NAME_MAX + 1];
 		size_t cl = 0;
-		while (tl > 0 && todo[tl - 1] == '/')
+		while (tl > 0 && rest[tl - 1] == '/')
 			tl--;
-		while (tl > 0 && todo[tl - 1] != '/') {
+		while (tl > 0 && rest[tl - 1] != '/') {
 			if (cl == NAME_MAX)
 				return sc_err_set(u->err, -ENAMETOOLONG,
 						  "entry '%.200s': a folder name is too long",
 						  entry);
-			c[cl++] = todo[--tl];
+			c[cl++] = rest[--tl];
 		}
 		c[cl] = '\0';
 		if (cl == 0 || strcmp(c, ".") == 0)
@@ -497,9 +485,11 @@ resolve_in_root(struct unpacker *u, const char *dir, const char *entry, char *ou
 		/* Follow: drop the link, walk its target from its folder (or the root). */
 		ol = target[0] == '/' ? 0 : keep;
 		out[ol] = '\0';
-		PUSH(target);
+		if (!push_reversed(rest, &tl, target))
+			return sc_err_set(u->err, -ENAMETOOLONG,
+					  "entry '%.200s': its folder resolves to too long a path",
+					  entry);
 	}
-#undef PUSH
 	return 0;
 }
 

@@ -15,7 +15,6 @@
 #include <inttypes.h>
 #include <isa-l/igzip_lib.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +23,7 @@
 
 #include "cleanup.h"
 #include "layer-internal.h"
+#include "util.h"
 
 const char *
 snap_compression_to_string(enum snap_compression c)
@@ -187,12 +187,7 @@ zout_hand_over(struct layer_zout *z, bool end, struct sc_err *err)
 			if (!z->block[i])
 				return sc_err_set(err, -ENOMEM, "out of memory");
 		}
-		/* Signals stay with the caller's threads. */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		int r = pthread_create(&z->thread, NULL, zout_thread, z);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		int r = sc_thread_start(&z->thread, zout_thread, z);
 		if (r != 0)
 			return sc_err_set(err, -r, "cannot start the layer compressor: %s",
 					  strerror(r));
@@ -804,12 +799,7 @@ layer_zin_start(struct layer_zin *z, struct sc_err *err)
 	pthread_mutex_init(&z->mu, NULL);
 	pthread_cond_init(&z->cv, NULL);
 	z->terr = (struct sc_err)SC_ERR_INIT;
-	/* Signals stay with the caller's threads. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int r = pthread_create(&z->thread, NULL, zin_thread, z);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int r = sc_thread_start(&z->thread, zin_thread, z);
 	if (r != 0) {
 		pthread_mutex_destroy(&z->mu);
 		pthread_cond_destroy(&z->cv);
