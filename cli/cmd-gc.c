@@ -700,6 +700,9 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 					       json_object_new_uint64(u.rows[i].shared));
 			json_object_array_add(types, row);
 		}
+		json_object_object_add(o, "root", json_object_new_string(snap_store_root(s)));
+		json_object_object_add(o, "driver",
+				       json_object_new_string(snap_store_driver_name(s)));
 		json_object_object_add(o, "types", types);
 		json_object_object_add(o, "metadata", json_object_new_uint64(u.metadata));
 		json_object_object_add(o, "other", json_object_new_uint64(u.other));
@@ -723,6 +726,7 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 		gc_usage_clear(&u);
 		return CLI_EXIT_OK;
 	}
+	printf("store %s, %s driver\n\n", snap_store_root(s), snap_store_driver_name(s));
 	if (a.verbose) {
 		static const char *const vh[] = {"ID",	  "TYPE",   "SIZE",	   "LAST USED",
 						 "USAGE", "PARENT", "KEPT BECAUSE"};

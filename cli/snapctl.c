@@ -35,13 +35,13 @@ static const struct {
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: snapctl [--root DIR] [--driver overlay|native] [--lease ID] [--debug]\n"
-		"               COMMAND ...\n"
-		"\n"
-		"A layer store and image builder for Linux build hosts.\n"
-		"\n"
-		"Commands:\n");
+	fprintf(out, "Usage: snapctl [--root DIR] [--driver overlay|btrfs|native] [--lease ID] "
+		     "[--debug]\n"
+		     "               COMMAND ...\n"
+		     "\n"
+		     "A layer store and image builder for Linux build hosts.\n"
+		     "\n"
+		     "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out,
@@ -49,8 +49,8 @@ usage(FILE *out)
 		"Global options:\n"
 		"  --root DIR     the store (default: $SNAPCTL_ROOT, /var/lib/snapctl for root,\n"
 		"                 $XDG_DATA_HOME/snapctl otherwise)\n"
-		"  --driver NAME  snapshot driver for a new store (default: overlay where it\n"
-		"                 mounts, else native)\n"
+		"  --driver NAME  snapshot driver for a new store (default: btrfs on btrfs,\n"
+		"                 else overlay where it mounts, else native)\n"
 		"  --lease ID     attach what this command creates to lease ID in the same\n"
 		"                 transaction (so a concurrent prune cannot take it)\n"
 		"  --debug        debug messages on stderr\n"

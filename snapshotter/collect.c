@@ -778,7 +778,8 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 		} else if (node->type == SNAP_OBJ_SNAPSHOT) {
 			char rel[PATH_MAX];
 			snap_snapshot_rel(rel, sizeof(rel), gone_folder[i]);
-			if (sc_rm_rf_at(s->root_fd, rel) < 0)
+			/* A driver with its own removal (btrfs) deletes from trash/. */
+			if (s->driver->remove || sc_rm_rf_at(s->root_fd, rel) < 0)
 				snap_store_trash(s, rel);
 		}
 	}

@@ -38,6 +38,25 @@ struct snap_driver {
 
 extern const struct snap_driver snap_driver_overlay;
 extern const struct snap_driver snap_driver_native;
+extern const struct snap_driver snap_driver_btrfs;
+
+/*
+ * The inodes of the btrfs subvolume at path written since it was snapshotted,
+ * and every folder above them (drivers/btrfs.c). Commits a transaction first.
+ * -EOPNOTSUPP off btrfs; -E2BIG when a changed file has too many links to
+ * follow (compare the whole tree instead).
+ */
+struct snap_btrfs_changes;
+int snap_btrfs_changes_new(const char *path, struct snap_btrfs_changes **ret, struct sc_err *err);
+/* True if ino changed or has a changed inode below it. */
+bool snap_btrfs_changes_touched(const struct snap_btrfs_changes *c, uint64_t ino);
+size_t snap_btrfs_changes_count(const struct snap_btrfs_changes *c);
+void snap_btrfs_changes_free(struct snap_btrfs_changes *c);
+static inline void
+snap_btrfs_changes_freep(struct snap_btrfs_changes **c)
+{
+	snap_btrfs_changes_free(*c);
+}
 
 /* Looks a driver up by name; NULL if unknown. */
 const struct snap_driver *snap_driver_find(const char *name);

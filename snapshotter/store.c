@@ -9,11 +9,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -67,8 +69,8 @@ snap_store_notice(const struct snap_store *s)
 const struct snap_driver *
 snap_driver_find(const char *name)
 {
-	static const struct snap_driver *const drivers[] = {&snap_driver_overlay,
-							    &snap_driver_native};
+	static const struct snap_driver *const drivers[] = {
+		&snap_driver_overlay, &snap_driver_btrfs, &snap_driver_native};
 	for (size_t i = 0; i < ARRAY_SIZE(drivers); i++)
 		if (strcmp(drivers[i]->name, name) == 0)
 			return drivers[i];
@@ -82,6 +84,30 @@ struct driver_choice {
 	struct snap_store *store;
 	char notice[512];
 };
+
+/*
+ * A new store's driver when none was asked for: btrfs on btrfs, else overlay,
+ * else native. Why a better one was passed over goes into notice.
+ */
+static const struct snap_driver *
+driver_auto(struct snap_store *s, char *notice, size_t len)
+{
+	struct sc_err probe_err = SC_ERR_INIT;
+	struct statfs sfs;
+	if (fstatfs(s->root_fd, &sfs) == 0 && sfs.f_type == BTRFS_SUPER_MAGIC) {
+		if (snap_driver_btrfs.probe(s, &probe_err) >= 0)
+			return &snap_driver_btrfs;
+		snprintf(notice, len, "btrfs subvolumes are not usable here (%s); using overlay",
+			 sc_err_msg(&probe_err));
+		sc_err_clear(&probe_err);
+	}
+	if (snap_driver_overlay.probe(s, &probe_err) >= 0)
+		return &snap_driver_overlay;
+	snprintf(notice, len, "overlay is not usable here (%s); using the native driver",
+		 sc_err_msg(&probe_err));
+	sc_err_clear(&probe_err);
+	return &snap_driver_native;
+}
 
 static int
 choose_driver(struct snap_txn *t, void *arg)
@@ -114,19 +140,13 @@ choose_driver(struct snap_txn *t, void *arg)
 		c->chosen = snap_driver_find(c->wanted);
 		if (!c->chosen)
 			return sc_err_set(t->err, -EINVAL,
-					  "unknown driver '%s'; use overlay or native", c->wanted);
+					  "unknown driver '%s'; use overlay, btrfs or native",
+					  c->wanted);
 		r = c->chosen->probe(c->store, t->err);
 		if (r < 0)
 			return r;
 	} else {
-		struct sc_err probe_err = SC_ERR_INIT;
-		c->chosen = &snap_driver_overlay;
-		if (snap_driver_overlay.probe(c->store, &probe_err) < 0) {
-			c->chosen = &snap_driver_native;
-			snprintf(c->notice, sizeof(c->notice),
-				 "overlay is not usable here (%s); using the native driver",
-				 sc_err_msg(&probe_err));
-		}
+		c->chosen = driver_auto(c->store, c->notice, sizeof(c->notice));
 	}
 	return snap_txn_put(t, SNAP_DB_META, "driver", 6, c->chosen->name, strlen(c->chosen->name),
 			    0);

@@ -8,9 +8,13 @@
  *  - overlay: dir is an overlay upper directory: whiteout devices (char
  *             0/0) become ".wh.NAME", a directory with the opaque xattr gets
  *             ".wh..wh..opq" right after it;
- *  - compare: dir against parent_dir (native driver): new or changed entries
- *             are written with their parent directories, entries only in the
- *             parent become whiteouts.
+ *  - compare: dir against parent_dir (native and btrfs drivers): new or
+ *             changed entries are written with their parent directories,
+ *             entries only in the parent become whiteouts. On btrfs, an inode
+ *             the snapshot still shares with its parent is unchanged unless
+ *             the subvolume's tree says it (or something below it) was
+ *             written, and a written one changed if its ctime did: unchanged
+ *             subtrees are never opened.
  * Names in a directory are sorted by the name written, so the order (and,
  * with times clamped to SOURCE_DATE_EPOCH, the bytes) depend only on the
  * tree. Times are whole seconds and owner names are left out for the same
@@ -159,6 +163,7 @@ struct walker {
 	struct pending_dir stack[MAX_DEPTH + 1];
 	size_t depth;
 	struct links links;
+	const struct snap_btrfs_changes *changes; /* btrfs: what the snapshot wrote */
 	uint64_t entries;
 	/* the current entry's xattrs: names in xnames, values one after another in xvals */
 	char xnames[XATTR_LIST_MAX_BYTES];
@@ -546,7 +551,17 @@ walk_child(struct walker *w, int dfd, int pdfd, struct child *c, size_t plen)
 		return write_whiteout(w, w->path, c->name);
 	bool both = c->in_par && pdfd >= 0;
 	bool same_type = both && (c->st.st_mode & S_IFMT) == (c->pst.st_mode & S_IFMT);
-	if (both && !S_ISDIR(c->st.st_mode) && !changed(dfd, pdfd, c))
+	/* btrfs: the same inode in the snapshot and its parent. */
+	bool shared = same_type && w->changes && c->st.st_ino == c->pst.st_ino;
+	if (shared && !snap_btrfs_changes_touched(w->changes, c->st.st_ino))
+		return 0;
+	bool differs = false;
+	if (shared)
+		differs = c->st.st_ctim.tv_sec != c->pst.st_ctim.tv_sec ||
+			  c->st.st_ctim.tv_nsec != c->pst.st_ctim.tv_nsec;
+	else if (both)
+		differs = changed(dfd, pdfd, c);
+	if (both && !S_ISDIR(c->st.st_mode) && !differs)
 		return 0;
 
 	if (plen)
@@ -576,7 +591,7 @@ walk_child(struct walker *w, int dfd, int pdfd, struct child *c, size_t plen)
 		/* Written now unless it is unchanged in compare mode; then only with a change
 		 * inside. */
 		r = 0;
-		if (!(both && same_type) || changed(dfd, pdfd, c))
+		if (!(both && same_type) || differs)
 			r = flush_pending(w);
 		if (r >= 0)
 			r = walk_dir(w, fd, pfd);
@@ -624,8 +639,9 @@ walk_dir(struct walker *w, int dfd, int pdfd)
 /* snap_layer_write_tree, hashing what hash says (LAYER_HASH_*). */
 static int
 write_tree(const char *dir, const char *parent_dir, bool overlay,
-	   const struct snap_layer_diff_opts *opts, unsigned hash, snap_layer_sink_fn sink,
-	   void *sink_arg, struct snap_layer_desc *ret, struct sc_err *err)
+	   const struct snap_btrfs_changes *changes, const struct snap_layer_diff_opts *opts,
+	   unsigned hash, snap_layer_sink_fn sink, void *sink_arg, struct snap_layer_desc *ret,
+	   struct sc_err *err)
 {
 	struct snap_layer_diff_opts defaults;
 	if (!opts) {
@@ -638,6 +654,7 @@ write_tree(const char *dir, const char *parent_dir, bool overlay,
 	w->mode = overlay ? WALK_OVERLAY : parent_dir ? WALK_COMPARE : WALK_FULL;
 	w->opts = opts;
 	w->err = err;
+	w->changes = parent_dir ? changes : NULL;
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_close_ int pdfd = -EBADF;
 	int r = 0;
@@ -687,7 +704,7 @@ snap_layer_write_tree(const char *dir, const char *parent_dir, bool overlay,
 		      void *sink_arg, struct snap_layer_desc *ret, struct sc_err *err)
 {
 	unsigned hash = ret ? LAYER_HASH_TAR | LAYER_HASH_OUT : 0;
-	return write_tree(dir, parent_dir, overlay, opts, hash, sink, sink_arg, ret, err);
+	return write_tree(dir, parent_dir, overlay, NULL, opts, hash, sink, sink_arg, ret, err);
 }
 
 static int
@@ -729,12 +746,23 @@ snap_layer_diff(struct snap_store *s, const char *key, const struct snap_layer_d
 				  "diff '%s': a view has no changes of its own; diff an active or "
 				  "committed snapshot",
 				  key);
-	bool overlay = strcmp(snap_store_driver_name(s), "overlay") == 0;
-	if (!overlay && strcmp(snap_store_driver_name(s), "native") != 0)
+	const char *driver = snap_store_driver_name(s);
+	bool overlay = strcmp(driver, "overlay") == 0;
+	if (!overlay && strcmp(driver, "native") != 0 && strcmp(driver, "btrfs") != 0)
 		return sc_err_set(err, -EOPNOTSUPP, "diff '%s': the %s driver cannot diff yet", key,
-				  snap_store_driver_name(s));
+				  driver);
+	_cleanup_(snap_btrfs_changes_freep) struct snap_btrfs_changes *changes = NULL;
 	if (parent && !overlay) {
 		r = snapshot_fs(s, parent, pdir, sizeof(pdir), NULL, NULL, err);
+		if (r >= 0 && strcmp(driver, "btrfs") == 0) {
+			r = snap_btrfs_changes_new(dir, &changes, err);
+			if (r == -E2BIG) { /* a file with more links than it follows */
+				sc_debug("diff '%s': comparing the whole tree: %s", key,
+					 sc_err_msg(err));
+				sc_err_clear(err);
+				r = 0;
+			}
+		}
 		if (r < 0)
 			return sc_err_prefix(err, r, "diff '%s'", key);
 	}
@@ -744,8 +772,8 @@ snap_layer_diff(struct snap_store *s, const char *key, const struct snap_layer_d
 		return sc_err_prefix(err, r, "diff '%s'", key);
 	/* The content writer hashes what it stores: that digest is the layer's. */
 	struct snap_layer_desc d;
-	r = write_tree(dir, parent && !overlay ? pdir : NULL, overlay, opts, LAYER_HASH_TAR,
-		       content_sink, cw, &d, err);
+	r = write_tree(dir, parent && !overlay ? pdir : NULL, overlay, changes, opts,
+		       LAYER_HASH_TAR, content_sink, cw, &d, err);
 	if (r < 0) {
 		snap_content_abort(cw);
 		return sc_err_prefix(err, r, "diff '%s'", key);

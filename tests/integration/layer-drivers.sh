@@ -1,11 +1,16 @@
 #!/bin/bash
 # The same layers give the same tree on every driver: a corpus of whiteout,
 # opaque and replace cases, each applied on top of one base layer with the
-# overlay and the native driver. The two trees must match; then each
-# driver's diff of the case is applied (on the other driver) onto the base
-# again and must give that tree once more.
+# overlay, the native and the btrfs driver (on a btrfs loop file system). The
+# trees must match; then each driver's diff of the case is applied by the
+# next driver onto the base again and must give that tree once more.
 . "$SNAPCTL_TESTS_LIB/lib.sh"
 require_root
+
+DRIVERS=(overlay native btrfs)
+make_loop_fs btrfs 1G "$TEST_TMP/btrfs"
+# sdir DRIVER NAME: a store folder on a file system the driver works on.
+sdir() { if [ "$1" = btrfs ]; then echo "$TEST_TMP/btrfs/$2"; else echo "$TEST_TMP/$2"; fi; }
 
 L="$TEST_TMP/layers"
 mkdir -p "$L"
@@ -124,23 +129,25 @@ for c in $(printf '%s\n' "${!CASES[@]}" | sort); do
 	[[ $c =~ ${LAYER_DRIVERS_ONLY:-.} ]] || continue
 	# shellcheck disable=SC2086
 	mk "$L/$c.tar" ${CASES[$c]}
-	for drv in overlay native; do
-		on_base "$TEST_TMP/$c-$drv" "$drv" "$L/$c.tar" "$c-$drv" "$c on $drv"
+	for drv in "${DRIVERS[@]}"; do
+		on_base "$(sdir "$drv" "$c-$drv")" "$drv" "$L/$c.tar" "$c-$drv" "$c on $drv"
 	done
-	diff -u "$TEST_TMP/$c-native.list" "$TEST_TMP/$c-overlay.list" >"$TEST_TMP/d" ||
-		fail "$c: native and overlay trees differ: $(cat "$TEST_TMP/d")"
-	# Each driver's diff, applied with the other driver, gives the same tree again.
-	for pair in overlay:native native:overlay; do
+	for drv in overlay btrfs; do
+		diff -u "$TEST_TMP/$c-native.list" "$TEST_TMP/$c-$drv.list" >"$TEST_TMP/d" ||
+			fail "$c: native and $drv trees differ: $(cat "$TEST_TMP/d")"
+	done
+	# Each driver's diff, applied by the next driver, gives the same tree again.
+	for pair in overlay:native native:btrfs btrfs:overlay; do
 		from=${pair%:*} to=${pair#*:}
-		S="$TEST_TMP/$c-$from"
+		S=$(sdir "$from" "$c-$from")
 		digest=$("$SNAPCTL" --root "$S" layer diff top --compression uncompressed --json | json 'd["digest"]')
 		"$SNAPCTL" --root "$S" content cat "$digest" >"$L/$c-$from.rediff.tar"
-		on_base "$TEST_TMP/$c-re-$to" "$to" "$L/$c-$from.rediff.tar" "$c-re-$to" "$c: $from's diff on $to"
+		on_base "$(sdir "$to" "$c-re-$to")" "$to" "$L/$c-$from.rediff.tar" "$c-re-$to" "$c: $from's diff on $to"
 		diff -u "$TEST_TMP/$c-native.list" "$TEST_TMP/$c-re-$to.list" >"$TEST_TMP/d" ||
 			fail "$c: $from's diff applied on $to gives another tree: $(cat "$TEST_TMP/d")"
 	done
 	n=$((n + 1))
-	pass "$c: same tree on overlay and native, and from either driver's diff"
+	pass "$c: same tree on overlay, native and btrfs, and from each driver's diff"
 done
 
 # Below an in-root symlink an entry lands where the symlink points, inside
@@ -174,21 +181,21 @@ PY
 done
 pass "below in-root symlinks: entries land where the symlinks point, as umoci unpacks them"
 
-# A symlink loop on the way to an entry's folder: refused on both.
+# A symlink loop on the way to an entry's folder: refused on every driver.
 mk "$L/loop.tar" file:loop1/x:X
-for drv in overlay native; do
-	S="$TEST_TMP/loop-$drv"
+for drv in "${DRIVERS[@]}"; do
+	S=$(sdir "$drv" "loop-$drv")
 	"$SNAPCTL" --root "$S" --driver "$drv" layer apply "$L/base.tar" base >/dev/null
 	STORE="$S" expect_error 1 "entry 'loop1/x': more than 40 symlinks on the way to its folder" \
 		snap layer apply "$L/loop.tar" top --parent base
 done
 
-# A literal 0:0 character device is what overlay means by a whiteout: refused on both.
+# A literal 0:0 character device is what overlay means by a whiteout: refused on every driver.
 mk "$L/chr.tar" chr:dev00:0:0
-for drv in overlay native; do
-	S="$TEST_TMP/chr-$drv"
+for drv in "${DRIVERS[@]}"; do
+	S=$(sdir "$drv" "chr-$drv")
 	"$SNAPCTL" --root "$S" --driver "$drv" layer apply "$L/base.tar" base >/dev/null
 	STORE="$S" expect_error 1 "entry 'dev00' is a character device 0:0, which overlay reads as a whiteout" \
 		snap layer apply "$L/chr.tar" top --parent base
 done
-pass "$n cases give the same tree on both drivers; a 0:0 device is refused on both"
+pass "$n cases give the same tree on every driver; a 0:0 device is refused on every driver"
