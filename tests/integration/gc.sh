@@ -11,7 +11,10 @@ STORE="$TEST_TMP/store"
 # df totals against du -sx, within the metadata file's size
 df_total=$(snap df --json | json 'd["total"]')
 meta=$(snap df --json | json 'd["metadata"]')
-du_total=$(du -sx -B1 "$STORE" | cut -f1)
+# (on btrfs every snapshot is a subvolume, which du -x would not enter)
+dux=-x
+[ "$(stat -f -c %T "$STORE")" = btrfs ] && dux=
+du_total=$(du -s $dux -B1 "$STORE" | cut -f1)
 diff=$(( df_total > du_total ? df_total - du_total : du_total - df_total ))
 [ "$diff" -le "$meta" ] || fail "df total $df_total vs du $du_total: off by $diff, more than the metadata ($meta)"
 pass "df total $df_total within $diff bytes of du $du_total"
@@ -160,7 +163,7 @@ R="$TEST_TMP/repair"
 "$GC_FIXTURE" "$R" r 10 10
 STORE="$R"
 victim_id=$(snap snapshot info r-s2 | json 'd["id"]')
-rm -rf "$R/snapshots/$victim_id"
+rm_tree "$R/snapshots/$victim_id"
 blob=$(ls "$R/blobs/sha256" | head -n 1)
 echo damage >>"$R/blobs/sha256/$blob"
 mkdir "$R/snapshots/999999"
@@ -170,7 +173,14 @@ snap lease create --id stale --pid $gone >/dev/null
 kill $gone; wait $gone 2>/dev/null || true
 expect_error 1 "inconsistent; run 'snapctl check --repair'" snap check
 report=$(snap check --json || true)
-for kind in missing-data damaged-blob orphan-data dead-lease; do
+kinds="missing-data damaged-blob orphan-data dead-lease"
+# Where folders' link counts do not count subfolders (btrfs), every open scans
+# snapshots/ and moves an orphan to trash before check could report it.
+if [ "$(stat -f -c %T "$R")" = btrfs ]; then
+	kinds="missing-data damaged-blob dead-lease"
+	[ ! -e "$R/snapshots/999999" ] || fail "the open before check left the orphan folder"
+fi
+for kind in $kinds; do
 	echo "$report" | json "[p['kind'] for p in d['problems']]" | grep -c >/dev/null "$kind" || fail "check did not report $kind: $report"
 done
 echo "$report" | json 'd["problems"]' | grep -c >/dev/null "snapshot:r-s2" || fail "check did not name r-s2"

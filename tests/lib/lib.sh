@@ -18,10 +18,19 @@ cleanup() {
 	grep -o " $TEST_TMP[^ ]*" /proc/self/mounts 2>/dev/null | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null || true
 	done
-	rm -rf "$TEST_TMP"
+	rm_tree "$TEST_TMP" 2>/dev/null
 	exit $rc
 }
 trap cleanup EXIT
+
+# rm_tree DIR: rm -rf, but btrfs subvolumes inside (read-only ones too) are
+# deleted whole first, as rm cannot.
+rm_tree() {
+	if [ "$(stat -f -c %T "$1" 2>/dev/null)" = btrfs ]; then
+		find "$1" -type d -inum 256 -prune -exec btrfs -q subvolume delete {} + >/dev/null
+	fi
+	rm -rf "$1"
+}
 
 on_exit() { CLEANUPS+=("$*"); }
 
