@@ -42,6 +42,7 @@ static const char build_usage[] =
 	"  -j, --jobs N             steps run at once (default: the number of CPUs)\n"
 	"      --runtime NAME       runc (default) or crun\n"
 	"      --network MODE       RUN's network: host (default) or none\n"
+	"      --quota SIZE         limit what each RUN step may write (EDQUOT past it)\n"
 	"      --platform P         target platform (default: this machine's)\n"
 	"      --iidfile FILE       write the image's config digest to FILE\n"
 	"      --metadata-file FILE write the build's result as JSON to FILE\n"
@@ -59,6 +60,7 @@ enum {
 	OPT_PLATFORM,
 	OPT_IIDFILE,
 	OPT_METADATA,
+	OPT_QUOTA,
 };
 
 static atomic_bool canceled;
@@ -78,6 +80,7 @@ struct build_args {
 	char *owned[BUILD_MAX_LIST * 3];
 	size_t nowned, noutputs;
 	const char *file, *target, *progress, *runtime, *network, *platform, *iidfile, *metadata;
+	const char *quota;
 	unsigned jobs;
 	bool no_cache;
 	const char *context;
@@ -160,6 +163,7 @@ parse_args(int argc, char **argv, struct build_args *a, struct sc_err *err)
 		{"platform", required_argument, NULL, OPT_PLATFORM},
 		{"iidfile", required_argument, NULL, OPT_IIDFILE},
 		{"metadata-file", required_argument, NULL, OPT_METADATA},
+		{"quota", required_argument, NULL, OPT_QUOTA},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -239,6 +243,9 @@ parse_args(int argc, char **argv, struct build_args *a, struct sc_err *err)
 			break;
 		case OPT_METADATA:
 			a->metadata = optarg;
+			break;
+		case OPT_QUOTA:
+			a->quota = optarg;
 			break;
 		case 'q':
 			a->progress = "quiet";
@@ -357,6 +364,12 @@ cli_cmd_build(struct cli_ctx *ctx, int argc, char **argv)
 		status = cli_usage("build: --runtime '%s' is not runc or crun", a.runtime);
 		goto out;
 	}
+	uint64_t quota = 0;
+	if (a.quota && (sc_size_parse(a.quota, &quota) < 0 || quota == 0)) {
+		status = cli_usage("build: --quota '%s' is not a size above 0 (e.g. 10GB, 512MiB)",
+				   a.quota);
+		goto out;
+	}
 	bool stdout_used = false;
 	for (size_t i = 0; i < a.noutputs; i++)
 		stdout_used |= strcmp(a.outputs[i].opts.dest, "-") == 0;
@@ -396,6 +409,7 @@ cli_cmd_build(struct cli_ctx *ctx, int argc, char **argv)
 		.jobs = a.jobs,
 		.runtime = a.runtime,
 		.network = net,
+		.quota = quota,
 		.platform = a.platform,
 		.tags = a.tags,
 		.ntags = a.ntags,

@@ -209,6 +209,24 @@ node_json(const struct snap_gc_graph *g, size_t i, uint64_t size)
 	return o;
 }
 
+/* An active snapshot's quota and what it counts so far; false when it has none. */
+static bool
+node_quota(struct snap_store *s, const struct snap_gc_node *n, uint64_t *ret_quota,
+	   uint64_t *ret_used)
+{
+	if (n->type != SNAP_OBJ_SNAPSHOT || n->kind != SNAP_KIND_ACTIVE)
+		return false;
+	struct sc_err err = SC_ERR_INIT;
+	struct snap_info info = {0};
+	bool has = snap_snapshot_stat(s, n->id, &info, &err) >= 0 && info.quota;
+	*ret_quota = info.quota;
+	snap_info_clear(&info);
+	if (has && snap_snapshot_quota_used(s, n->id, ret_used, &err) < 0)
+		*ret_used = 0;
+	sc_err_clear(&err);
+	return has;
+}
+
 static const char *
 short_id(const char *id, char *buf, size_t len)
 {
@@ -718,6 +736,13 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 					rec, "kept_because",
 					g->v[i].reached ? json_object_new_string(g->v[i].reason)
 							: NULL);
+				uint64_t quota, used;
+				if (node_quota(s, &g->v[i], &quota, &used)) {
+					json_object_object_add(rec, "quota",
+							       json_object_new_uint64(quota));
+					json_object_object_add(rec, "quota_used",
+							       json_object_new_uint64(used));
+				}
 				json_object_array_add(recs, rec);
 			}
 			json_object_object_add(o, "records", recs);
@@ -728,13 +753,20 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	printf("store %s, %s driver\n\n", snap_store_root(s), snap_store_driver_name(s));
 	if (a.verbose) {
-		static const char *const vh[] = {"ID",	  "TYPE",   "SIZE",	   "LAST USED",
-						 "USAGE", "PARENT", "KEPT BECAUSE"};
-		struct cli_table *t = cli_table_new(7, vh);
+		static const char *const vh[] = {"ID",	  "TYPE",   "SIZE",  "LAST USED",
+						 "USAGE", "PARENT", "QUOTA", "KEPT BECAUSE"};
+		struct cli_table *t = cli_table_new(8, vh);
 		for (size_t i = 0; i < g->n; i++) {
 			const struct snap_gc_node *n = &g->v[i];
-			char size[32], age[32], uses[16], id[64];
+			char size[32], age[32], uses[16], id[64], qcell[80] = "";
 			snprintf(uses, sizeof(uses), "%zu", n->nin);
+			uint64_t quota, used;
+			if (node_quota(s, n, &quota, &used)) {
+				char qs[32], us[32];
+				snprintf(qcell, sizeof(qcell), "%s of %s",
+					 sc_size_format(used, us, sizeof(us)),
+					 sc_size_format(quota, qs, sizeof(qs)));
+			}
 			const char *cells[] = {short_id(n->id, id, sizeof(id)),
 					       gc_node_type(g, i),
 					       sc_size_format(n->size ? n->size : u.active_size[i],
@@ -742,6 +774,7 @@ cli_cmd_df(struct cli_ctx *ctx, int argc, char **argv)
 					       sc_age_format(n->last_used, now, age, sizeof(age)),
 					       uses,
 					       n->parent != SIZE_MAX ? g->v[n->parent].id : "",
+					       qcell,
 					       n->reached ? n->reason
 							  : "unreferenced (reclaimable)"};
 			cli_table_row(t, cells);

@@ -215,7 +215,7 @@ cmd_prepare(struct snap_store *s, struct snap_args *a, enum snap_kind kind)
 				 kind == SNAP_KIND_VIEW ? "PARENT" : "[PARENT]");
 	struct snap_prepare_opts opts = {.labels = a->labels, .nlabels = a->nlabels};
 	if (a->quota && (sc_size_parse(a->quota, &opts.quota) < 0 || opts.quota == 0))
-		return cli_usage("quota '%s' is not a size (e.g. 10GB, 512MiB)", a->quota);
+		return cli_usage("quota '%s' is not a size above 0 (e.g. 10GB, 512MiB)", a->quota);
 	struct sc_err err = SC_ERR_INIT;
 	if (snap_snapshot_prepare(s, a->pos[0], a->npos > 1 ? a->pos[1] : NULL, kind, &opts, NULL,
 				  &err) < 0)
@@ -318,7 +318,15 @@ cmd_info(struct snap_store *s, struct snap_args *a)
 	struct snap_info info = {0};
 	if (snap_snapshot_stat(s, a->pos[0], &info, &err) < 0)
 		return cli_fail(&err, NULL);
-	cli_json_print(info_json(&info));
+	struct json_object *o = info_json(&info);
+	uint64_t used;
+	if (info.quota && info.kind == SNAP_KIND_ACTIVE) {
+		/* What the quota counts: the snapshot's own data. */
+		if (snap_snapshot_quota_used(s, a->pos[0], &used, &err) >= 0)
+			json_object_object_add(o, "quota_used", json_object_new_uint64(used));
+		sc_err_clear(&err);
+	}
+	cli_json_print(o);
 	snap_info_clear(&info);
 	return CLI_EXIT_OK;
 }

@@ -32,6 +32,7 @@ static const char *const problem_names[_GC_PROBLEM_KIND_MAX] = {
 	[GC_PROBLEM_TRASH] = "trash",
 	[GC_PROBLEM_MISSING_TARGET] = "missing-target",
 	[GC_PROBLEM_DEAD_OWNER] = "dead-owner",
+	[GC_PROBLEM_LEAKED_QUOTA] = "leaked-quota",
 };
 
 const char *
@@ -461,6 +462,14 @@ check_orphans(struct snap_store *s, struct gc_check_report *rep, const char *dir
 	}
 }
 
+static void
+quota_leak(void *arg, const char *what, const char *detail, bool freed)
+{
+	struct gc_problem *p = problem_add(arg, GC_PROBLEM_LEAKED_QUOTA, what, "%s", detail);
+	if (p && freed)
+		p->repaired = true;
+}
+
 int
 gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct sc_err *err)
 {
@@ -514,6 +523,8 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 		check_orphans(s, &rep, "snapshots", false);
 		check_orphans(s, &rep, "blobs/sha256", true);
 	}
+	if (r >= 0 && s->driver->quota_leaks)
+		r = s->driver->quota_leaks(s, repair, quota_leak, &rep, err);
 
 	recount_values(&c.count, want);
 	bool counters_off = false;
@@ -552,7 +563,8 @@ gc_check(struct snap_store *s, bool repair, struct gc_check_report *ret, struct 
 			r = snap_store_cleanup(s, true, err);
 		for (size_t i = 0; r >= 0 && i < rep.n; i++)
 			if (rep.v[i].kind != GC_PROBLEM_DEAD_LEASE &&
-			    rep.v[i].kind != GC_PROBLEM_MISSING_TARGET)
+			    rep.v[i].kind != GC_PROBLEM_MISSING_TARGET &&
+			    rep.v[i].kind != GC_PROBLEM_LEAKED_QUOTA) /* said as freed */
 				rep.v[i].repaired = true;
 		struct gc_problem *p = NULL;
 		if (r >= 0 && del.deleted > del.nsnapshots)

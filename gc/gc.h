@@ -171,6 +171,7 @@ enum gc_problem_kind {
 	GC_PROBLEM_TRASH,	   /* trash/ not emptied yet */
 	GC_PROBLEM_MISSING_TARGET, /* an image or record points at a blob or snapshot not there */
 	GC_PROBLEM_DEAD_OWNER,	   /* work in progress of a process that is gone */
+	GC_PROBLEM_LEAKED_QUOTA,   /* a qgroup or project limit no snapshot holds */
 	_GC_PROBLEM_KIND_MAX,
 };
 

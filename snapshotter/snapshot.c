@@ -458,11 +458,16 @@ snap_snapshot_prepare(struct snap_store *s, const char *key, const char *parent,
 			return r;
 		if (opts->nlabels > SNAP_LABELS_MAX)
 			return sc_err_set(err, -E2BIG, "more than %d labels", SNAP_LABELS_MAX);
-		if (opts->quota)
-			return sc_err_set(err, -EOPNOTSUPP,
-					  "quotas are not supported by the %s driver on this file "
-					  "system; prepare without --quota",
-					  s->driver->name);
+		if (opts->quota && kind != SNAP_KIND_ACTIVE)
+			return sc_err_set(
+				err, -EINVAL,
+				"view '%s' is read-only: a quota limits an active snapshot", key);
+		if (opts->quota && !s->driver->quota_set)
+			return sc_err_set(
+				err, -EOPNOTSUPP,
+				"the %s driver has no quotas; use a store on btrfs, or the "
+				"overlay driver on xfs mounted with -o pquota",
+				s->driver->name);
 	}
 
 	/* Check first in a read transaction, so a doomed prepare copies nothing. */
@@ -488,6 +493,8 @@ snap_snapshot_prepare(struct snap_store *s, const char *key, const char *parent,
 	}
 	r = s->driver->prepare(s, tmp_abs, kind, (const char *const *)chain.dirs, chain.n, err);
 	chain_clear(&chain);
+	if (r >= 0 && opts && opts->quota)
+		r = s->driver->quota_set(s, tmp_abs, opts->quota, err);
 	if (r >= 0) {
 		struct prepare_op op = {
 			.s = s,
@@ -669,10 +676,17 @@ snap_snapshot_commit(struct snap_store *s, const char *name, const char *key,
 				       .id = info.id,
 				       .labels = labels,
 				       .nlabels = nlabels};
+		uint64_t quota = info.quota;
 		snap_info_clear(&info);
 		r = snap_du(AT_FDCWD, dir, &op.size, &op.inodes);
 		if (r < 0)
 			return sc_err_setsys(err, r, "commit '%s': cannot measure '%s'", name, dir);
+		/* With a quota the driver counts the snapshot's own bytes (btrfs: not
+		 * what it shares with its parent), once its writes are on disk. */
+		uint64_t own;
+		if (quota && s->driver->quota_used && syncfs(s->root_fd) == 0 &&
+		    s->driver->quota_used(s, dir, &own, NULL) >= 0)
+			op.size = own;
 		if (s->driver->commit) {
 			r = s->driver->commit(s, dir, err);
 			if (r < 0)
@@ -953,6 +967,24 @@ snap_snapshot_usage(struct snap_store *s, const char *key, uint64_t *ret_bytes,
 	*ret_bytes = bytes;
 	*ret_inodes = inodes;
 	return 0;
+}
+
+int
+snap_snapshot_quota_used(struct snap_store *s, const char *key, uint64_t *ret_used,
+			 struct sc_err *err)
+{
+	struct snap_info info = {0};
+	int r = snap_snapshot_stat(s, key, &info, err);
+	if (r < 0)
+		return r;
+	if (!info.quota || !s->driver->quota_used) {
+		snap_info_clear(&info);
+		return sc_err_set(err, -ENODATA, "snapshot '%s' has no quota", key);
+	}
+	char dir[PATH_MAX];
+	snapshot_abs(s, dir, sizeof(dir), info.id);
+	snap_info_clear(&info);
+	return s->driver->quota_used(s, dir, ret_used, err);
 }
 
 #define TOUCH_INTERVAL_NS (10ull * 1000000000ull)

@@ -13,6 +13,9 @@
 
 #define SNAP_DRIVER_VERSION 1
 
+/* One leaked quota: what it is ("qgroup 0/261") and whether it was freed. */
+typedef void (*snap_quota_leak_fn)(void *arg, const char *what, const char *detail, bool freed);
+
 /*
  * A snapshot driver, behind one versioned table of function pointers. Every
  * function gets the snapshot's folder (an absolute path) and, where it
@@ -34,6 +37,20 @@ struct snap_driver {
 	int (*commit)(struct snap_store *s, const char *dir, struct sc_err *err);
 	/* Readies a folder in trash/ for deletion (may be NULL: plain recursive delete). */
 	int (*remove)(struct snap_store *s, const char *dir, struct sc_err *err);
+	/*
+	 * Limits the bytes a new active snapshot's own data may take: a write
+	 * past it fails with EDQUOT. May be NULL (no quotas); -EOPNOTSUPP with
+	 * what would make it work where the file system cannot enforce one.
+	 */
+	int (*quota_set)(struct snap_store *s, const char *dir, uint64_t bytes, struct sc_err *err);
+	/* The bytes counted against that limit. */
+	int (*quota_used)(struct snap_store *s, const char *dir, uint64_t *ret, struct sc_err *err);
+	/*
+	 * Calls fn for every limit the driver set that no snapshot holds any
+	 * more (a leaked qgroup or project id), freeing it first when repair.
+	 */
+	int (*quota_leaks)(struct snap_store *s, bool repair, snap_quota_leak_fn fn, void *arg,
+			   struct sc_err *err);
 };
 
 extern const struct snap_driver snap_driver_overlay;

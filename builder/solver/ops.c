@@ -41,8 +41,8 @@ struct rootfs {
 
 /* A snapshot of kind on top of parent ("" for none) mounted on a new folder under tmp/. */
 static int
-rootfs_open(struct bld_ctx *b, const char *parent, enum snap_kind kind, struct rootfs *rf,
-	    struct sc_err *err)
+rootfs_open(struct bld_ctx *b, const char *parent, enum snap_kind kind, uint64_t quota,
+	    struct rootfs *rf, struct sc_err *err)
 {
 	*rf = (struct rootfs){0};
 	store_lock(b);
@@ -50,7 +50,7 @@ rootfs_open(struct bld_ctx *b, const char *parent, enum snap_kind kind, struct r
 	rf->have_dir = r >= 0;
 	if (r >= 0 && (kind == SNAP_KIND_ACTIVE || (parent && parent[0]))) {
 		snprintf(rf->key, sizeof(rf->key), "%s.%u", b->owner, atomic_fetch_add(&b->seq, 1));
-		const struct snap_prepare_opts po = {.owned = true};
+		const struct snap_prepare_opts po = {.owned = true, .quota = quota};
 		r = snap_snapshot_prepare(b->s, rf->key, parent && parent[0] ? parent : NULL, kind,
 					  &po, NULL, err);
 		if (r < 0)
@@ -406,6 +406,31 @@ exec_output(void *arg, int stream, const char *line, size_t len)
 	emit(o->b, BLD_EVENT_LOG, o->v, line, len, stream);
 }
 
+/*
+ * When a failed RUN step's snapshot is (nearly) at its --quota, "; snapshot
+ * 'KEY' is at its quota (USED of QUOTA)" for the error; else "".
+ */
+static void
+quota_note(struct bld_ctx *b, const struct rootfs *rf, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (!b->opts->quota || !rf->key[0])
+		return;
+	_cleanup_close_ int fd = open(rf->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		syncfs(fd); /* the quota's figures follow what is on disk */
+	uint64_t used;
+	struct sc_err qerr = SC_ERR_INIT;
+	int r = snap_snapshot_quota_used(b->s, rf->key, &used, &qerr);
+	sc_err_clear(&qerr);
+	/* Within a MiB: writes are refused a little before the exact limit. */
+	if (r < 0 || used + (1u << 20) < b->opts->quota)
+		return;
+	char u[32], q[32];
+	snprintf(buf, len, "; snapshot '%s' is at its quota (%s of --quota %s: EDQUOT)", rf->key,
+		 sc_size_format(used, u, sizeof(u)), sc_size_format(b->opts->quota, q, sizeof(q)));
+}
+
 static int
 run_exec(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, struct sc_err *err)
 {
@@ -447,10 +472,12 @@ run_exec(struct bld_ctx *b, struct vtx *v, struct rootfs *rf, struct sc_err *err
 				sc_buf_printf(&tail, "%s%.*s", tail.len ? " | " : "", (int)n, p);
 			p += n + (p[n] == '\n');
 		}
-		r = sc_err_set(err, -ECHILD, "process '%.300s' exited with code %d%s%.600s",
+		char full[200];
+		quota_note(b, rf, full, sizeof(full));
+		r = sc_err_set(err, -ECHILD, "process '%.300s' exited with code %d%s%.600s%s",
 			       cmd.data ? (char *)cmd.data : "", res.exit_code,
 			       tail.len ? "; last output: " : "",
-			       tail.data ? (char *)tail.data : "");
+			       tail.data ? (char *)tail.data : "", full);
 		sc_buf_free(&cmd);
 		sc_buf_free(&tail);
 	}
@@ -491,7 +518,7 @@ copy_src_open(struct bld_ctx *b, struct vtx *v, struct copy_src *cs, struct sc_e
 		return 0;
 	}
 	/* a view of the source's result; an empty folder for a stage with nothing in it */
-	int r = rootfs_open(b, v->src ? v->src->snapshot : "", SNAP_KIND_VIEW, &cs->rf, err);
+	int r = rootfs_open(b, v->src ? v->src->snapshot : "", SNAP_KIND_VIEW, 0, &cs->rf, err);
 	if (r < 0) {
 		rootfs_close(b, &cs->rf, true);
 		return r;
@@ -785,7 +812,8 @@ vtx_run(struct bld_ctx *b, struct vtx *v, struct sc_err *err)
 	store_unlock(b);
 
 	struct rootfs rf;
-	r = rootfs_open(b, v->input ? v->input->snapshot : "", SNAP_KIND_ACTIVE, &rf, err);
+	r = rootfs_open(b, v->input ? v->input->snapshot : "", SNAP_KIND_ACTIVE,
+			v->type == OP_EXEC ? b->opts->quota : 0, &rf, err);
 	if (r >= 0) {
 		switch (v->type) {
 		case OP_EXEC:

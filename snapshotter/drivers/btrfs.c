@@ -17,6 +17,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
@@ -33,6 +34,10 @@
 #include "cleanup.h"
 #include "log.h"
 #include "util.h"
+
+#ifndef BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA
+#define BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA 4 /* kernel 6.7 */
+#endif
 
 /* An error from libbtrfsutil, which leaves the system's reason in errno. */
 static int
@@ -153,16 +158,6 @@ btrfs_remove(struct snap_store *s, const char *dir, struct sc_err *err)
 	return 0;
 }
 
-const struct snap_driver snap_driver_btrfs = {
-	.version = SNAP_DRIVER_VERSION,
-	.name = "btrfs",
-	.probe = btrfs_probe,
-	.prepare = btrfs_prepare,
-	.mounts = btrfs_mounts,
-	.commit = btrfs_commit,
-	.remove = btrfs_remove,
-};
-
 /*
  * Changed inodes. A snapshot shares its parent's tree until written; every
  * inode written since has an inode item whose transid is newer than the
@@ -250,23 +245,16 @@ search_init(struct search *q, int fd)
 /* One item of a search: its key and data. */
 typedef int (*item_fn)(void *arg, const struct btrfs_ioctl_search_header *h, const void *data);
 
-/* Calls fn for every item of the subvolume's tree between min and max keys. */
+/*
+ * Calls fn for every item of a tree between two keys (tree_id, objectids,
+ * types, offsets and min_transid of *key; tree 0 is the subvolume q->fd is in).
+ */
 static int
-search_run(struct search *q, uint64_t min_objectid, uint32_t min_type, uint64_t max_objectid,
-	   uint32_t max_type, uint64_t min_transid, item_fn fn, void *arg)
+search_keys(struct search *q, const struct btrfs_ioctl_search_key *key, item_fn fn, void *arg)
 {
 	struct btrfs_ioctl_search_key *k = &q->args->key;
-	*k = (struct btrfs_ioctl_search_key){
-		.tree_id = 0, /* the subvolume q->fd is in */
-		.min_objectid = min_objectid,
-		.max_objectid = max_objectid,
-		.min_type = min_type,
-		.max_type = max_type,
-		.min_offset = 0,
-		.max_offset = UINT64_MAX,
-		.min_transid = min_transid,
-		.max_transid = UINT64_MAX,
-	};
+	*k = *key;
+	k->max_transid = UINT64_MAX;
 	for (;;) {
 		k->nr_items = UINT32_MAX;
 		q->args->buf_size = SEARCH_BUF;
@@ -301,6 +289,22 @@ search_run(struct search *q, uint64_t min_objectid, uint32_t min_type, uint64_t 
 		    (k->min_objectid == k->max_objectid && k->min_type > k->max_type))
 			return 0;
 	}
+}
+
+/* search_keys over the subvolume's own tree, every offset. */
+static int
+search_run(struct search *q, uint64_t min_objectid, uint32_t min_type, uint64_t max_objectid,
+	   uint32_t max_type, uint64_t min_transid, item_fn fn, void *arg)
+{
+	const struct btrfs_ioctl_search_key k = {
+		.min_objectid = min_objectid,
+		.max_objectid = max_objectid,
+		.min_type = min_type,
+		.max_type = max_type,
+		.max_offset = UINT64_MAX,
+		.min_transid = min_transid,
+	};
+	return search_keys(q, &k, fn, arg);
 }
 
 static uint64_t
@@ -464,3 +468,206 @@ snap_btrfs_changes_free(struct snap_btrfs_changes *c)
 	free(c->touched.v);
 	free(c);
 }
+
+/*
+ * Quotas. A snapshot's limit is on the exclusive bytes of its subvolume's
+ * level-0 qgroup (0/ID). Quotas are switched on for the file system only when
+ * a quota is first asked for: simple quotas where the kernel has them (6.7+:
+ * an extent counts for the subvolume that wrote it, so data a snapshot shares
+ * with its parent never counts, and deleting subvolumes stays cheap), else
+ * full qgroups (exclusive: not shared with another subvolume; they make
+ * subvolume deletion much slower, see docs/store.md).
+ */
+static int
+quota_enable(struct snap_store *s, struct sc_err *err)
+{
+	struct btrfs_ioctl_quota_ctl_args a = {.cmd = BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA};
+	if (ioctl(s->root_fd, BTRFS_IOC_QUOTA_CTL, &a) == 0) {
+		sc_debug("btrfs: simple quotas on for '%s'", s->root);
+		return 0;
+	}
+	if (errno != EINVAL && errno != EOPNOTSUPP)
+		return sc_err_setsys(err, -errno, "cannot turn on btrfs quotas for '%s'", s->root);
+	sc_debug("btrfs: no simple quotas here (%s); turning on full qgroups", strerror(errno));
+	a = (struct btrfs_ioctl_quota_ctl_args){.cmd = BTRFS_QUOTA_CTL_ENABLE};
+	if (ioctl(s->root_fd, BTRFS_IOC_QUOTA_CTL, &a) < 0)
+		return sc_err_setsys(err, -errno, "cannot turn on btrfs quotas for '%s'", s->root);
+	return 0;
+}
+
+static int
+subvolume_open(const char *dir, char *path, size_t len, uint64_t *ret_id, struct sc_err *err)
+{
+	snprintf(path, len, "%s/fs", dir);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sc_err_setsys(err, -errno, "cannot open '%s'", path);
+	enum btrfs_util_error e = btrfs_util_subvolume_id_fd(fd, ret_id);
+	if (e) {
+		close(fd);
+		return util_fail(err, e, "read the subvolume id of", path);
+	}
+	return fd;
+}
+
+static int
+btrfs_quota_set(struct snap_store *s, const char *dir, uint64_t bytes, struct sc_err *err)
+{
+	char path[PATH_MAX + 8];
+	uint64_t id;
+	_cleanup_close_ int fd = subvolume_open(dir, path, sizeof(path), &id, err);
+	if (fd < 0)
+		return fd;
+	struct btrfs_ioctl_qgroup_limit_args a = {
+		.qgroupid = id, /* 0/ID */
+		.lim = {.flags = BTRFS_QGROUP_LIMIT_MAX_EXCL, .max_excl = bytes},
+	};
+	int r = ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &a);
+	if (r < 0 && errno == ENOTCONN) { /* quotas are off: the first one asked for */
+		r = quota_enable(s, err);
+		if (r < 0)
+			return r;
+		r = ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &a);
+	}
+	if (r < 0)
+		return sc_err_setsys(err, -errno,
+				     "cannot limit subvolume '%s' (qgroup 0/%" PRIu64 ")", path,
+				     id);
+	return 0;
+}
+
+struct qgroup_scan {
+	uint64_t excl;
+	bool found;
+};
+
+static int
+read_qgroup_info(void *arg, const struct btrfs_ioctl_search_header *h, const void *data)
+{
+	struct qgroup_scan *q = arg;
+	if (h->type != BTRFS_QGROUP_INFO_KEY || h->len < sizeof(struct btrfs_qgroup_info_item))
+		return 0;
+	q->excl = le64_at((const char *)data + offsetof(struct btrfs_qgroup_info_item, excl));
+	q->found = true;
+	return 0;
+}
+
+static int
+btrfs_quota_used(struct snap_store *s, const char *dir, uint64_t *ret, struct sc_err *err)
+{
+	char path[PATH_MAX + 8];
+	uint64_t id;
+	_cleanup_close_ int fd = subvolume_open(dir, path, sizeof(path), &id, err);
+	if (fd < 0)
+		return fd;
+	struct search q = {0};
+	struct qgroup_scan scan = {0};
+	const struct btrfs_ioctl_search_key k = {
+		.tree_id = BTRFS_QUOTA_TREE_OBJECTID,
+		.min_type = BTRFS_QGROUP_INFO_KEY,
+		.max_type = BTRFS_QGROUP_INFO_KEY,
+		.min_offset = id,
+		.max_offset = id,
+	};
+	int r = search_init(&q, fd);
+	if (r >= 0)
+		r = search_keys(&q, &k, read_qgroup_info, &scan);
+	free(q.args);
+	if (r < 0)
+		return sc_err_setsys(err, r, "cannot read qgroup 0/%" PRIu64 " of '%s'", id, path);
+	if (!scan.found)
+		return sc_err_set(err, -ENODATA, "subvolume '%s' has no qgroup", path);
+	*ret = scan.excl;
+	return 0;
+}
+
+struct limit_scan {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+/* Level-0 qgroups with an exclusive-bytes limit (the kind btrfs_quota_set makes). */
+static int
+collect_limited(void *arg, const struct btrfs_ioctl_search_header *h, const void *data)
+{
+	struct limit_scan *l = arg;
+	if (h->type != BTRFS_QGROUP_LIMIT_KEY || h->len < sizeof(struct btrfs_qgroup_limit_item) ||
+	    h->offset >> 48 != 0)
+		return 0;
+	uint64_t flags =
+		le64_at((const char *)data + offsetof(struct btrfs_qgroup_limit_item, flags));
+	if (!(flags & BTRFS_QGROUP_LIMIT_MAX_EXCL))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		uint64_t *v = realloc(l->ids, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->ids = v;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = h->offset;
+	return 0;
+}
+
+/*
+ * A qgroup with a limit whose subvolume is gone (deleted and dropped). Simple
+ * quotas free such qgroups themselves; full qgroups keep them.
+ */
+static int
+btrfs_quota_leaks(struct snap_store *s, bool repair, snap_quota_leak_fn fn, void *arg,
+		  struct sc_err *err)
+{
+	struct search q = {0};
+	struct limit_scan l = {0};
+	const struct btrfs_ioctl_search_key k = {
+		.tree_id = BTRFS_QUOTA_TREE_OBJECTID,
+		.min_type = BTRFS_QGROUP_LIMIT_KEY,
+		.max_type = BTRFS_QGROUP_LIMIT_KEY,
+		.max_offset = UINT64_MAX,
+	};
+	int r = search_init(&q, s->root_fd);
+	if (r >= 0)
+		r = search_keys(&q, &k, collect_limited, &l);
+	free(q.args);
+	if (r == -ENOENT)
+		r = 0; /* quotas are off: no quota tree */
+	for (size_t i = 0; r >= 0 && i < l.n; i++) {
+		struct btrfs_util_subvolume_info info;
+		enum btrfs_util_error e = btrfs_util_subvolume_info_fd(s->root_fd, l.ids[i], &info);
+		if (e != BTRFS_UTIL_ERROR_SUBVOLUME_NOT_FOUND)
+			continue; /* there, or still being dropped */
+		char what[64], detail[160] = "a limit on a subvolume that is gone";
+		snprintf(what, sizeof(what), "qgroup 0/%" PRIu64, l.ids[i]);
+		bool freed = false;
+		if (repair) {
+			struct btrfs_ioctl_qgroup_create_args a = {.create = 0,
+								   .qgroupid = l.ids[i]};
+			freed = ioctl(s->root_fd, BTRFS_IOC_QGROUP_CREATE, &a) == 0;
+			if (!freed)
+				snprintf(detail, sizeof(detail),
+					 "a limit on a subvolume that is gone; cannot free it: %s",
+					 strerror(errno));
+		}
+		fn(arg, what, detail, freed);
+	}
+	free(l.ids);
+	if (r < 0)
+		return r == -ENOMEM ? sc_err_set(err, r, "out of memory")
+				    : sc_err_setsys(err, r, "cannot read the qgroups under '%s'",
+						    s->root);
+	return 0;
+}
+
+const struct snap_driver snap_driver_btrfs = {
+	.version = SNAP_DRIVER_VERSION,
+	.name = "btrfs",
+	.probe = btrfs_probe,
+	.prepare = btrfs_prepare,
+	.mounts = btrfs_mounts,
+	.commit = btrfs_commit,
+	.remove = btrfs_remove,
+	.quota_set = btrfs_quota_set,
+	.quota_used = btrfs_quota_used,
+	.quota_leaks = btrfs_quota_leaks,
+};

@@ -103,6 +103,7 @@ struct bld_build_opts {
 	unsigned jobs;	     /* 0: the number of CPUs */
 	const char *runtime; /* NULL: runc */
 	enum bld_network network;
+	uint64_t quota;	      /* bytes each RUN step's snapshot may take; 0: no limit */
 	const char *platform; /* NULL: this machine's */
 	const char *const *tags;
 	size_t ntags;
