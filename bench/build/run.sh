@@ -51,7 +51,7 @@
 # Usage: bench/build/run.sh [RUNS] (default 3). Root, after ninja -C build;
 # needs buildah (apt-get install -y buildah), runc, python3, /usr/bin/time.
 # Environment:
-#   BENCH_FS=ext4 (default: a fresh journaled ext4 loop image) | xfs | host
+#   BENCH_FS=ext4 (default: a fresh journaled ext4 loop image) | xfs | btrfs | host
 #     (the folder's own file system; the host's ext4 has no journal and slows
 #     file creation after large deletes, see FACTS.md)
 #   CASES="a-scratch b-busybox c-stages d-tree e-cpu"   TREE_FILES=20000
@@ -95,15 +95,19 @@ trap cleanup EXIT
 
 case "${BENCH_FS:-ext4}" in
 host) ;;
-ext4 | xfs)
+ext4 | xfs | btrfs)
 	truncate -s 16G "$top/fs.img"
-	if [ "${BENCH_FS:-ext4}" = ext4 ]; then mkfs.ext4 -q -F "$top/fs.img"; else mkfs.xfs -q -f "$top/fs.img"; fi
+	case "${BENCH_FS:-ext4}" in
+	ext4) mkfs.ext4 -q -F "$top/fs.img" ;;
+	xfs) mkfs.xfs -q -f "$top/fs.img" ;;
+	btrfs) mkfs.btrfs -q -f "$top/fs.img" >/dev/null ;;
+	esac
 	loopdev=$(losetup -f --show "$top/fs.img")
 	mkdir -p "$top/fs"
 	mount "$loopdev" "$top/fs"
 	W="$top/fs"
 	;;
-*) echo "BENCH_FS is ext4, xfs or host" >&2; exit 1 ;;
+*) echo "BENCH_FS is ext4, xfs, btrfs or host" >&2; exit 1 ;;
 esac
 fs=$(df --output=fstype "$W" | tail -1)
 [ -n "$loopdev" ] && fs="$fs (fresh loop image, journaled)" || fs="$fs (the host's own; see FACTS.md)"

@@ -7,8 +7,10 @@
 # build in ./build. Each figure is the median of RUNS runs; the tools take
 # turns going first; each tool's no-op start (`ctr version`, `snapctl
 # version`) is measured the same way and shown beside the per-op figures.
-# Runs on a fresh journaled ext4 loop image (BENCH_FS=xfs for xfs; BENCH_FS=host
-# for the folder's own file system): the host's unjournaled ext4 slows file
+# Runs on a fresh journaled ext4 loop image (BENCH_FS=xfs for xfs; BENCH_FS=btrfs
+# for btrfs, where snapctl uses its btrfs driver and ctr containerd's btrfs
+# snapshotter; BENCH_FS=host for the folder's own file system): the host's
+# unjournaled ext4 slows file
 # creation after large deletes (FACTS.md), which would measure the disk's
 # history rather than the tools.
 set -euo pipefail
@@ -31,15 +33,19 @@ trap cleanup EXIT
 
 case "${BENCH_FS:-ext4}" in
 host) ;;
-ext4 | xfs)
+ext4 | xfs | btrfs)
 	truncate -s 8G "$work/fs.img"
-	if [ "${BENCH_FS:-ext4}" = ext4 ]; then mkfs.ext4 -q -F "$work/fs.img"; else mkfs.xfs -q -f "$work/fs.img"; fi
+	case "${BENCH_FS:-ext4}" in
+	ext4) mkfs.ext4 -q -F "$work/fs.img" ;;
+	xfs) mkfs.xfs -q -f "$work/fs.img" ;;
+	btrfs) mkfs.btrfs -q -f "$work/fs.img" >/dev/null ;;
+	esac
 	loopdev=$(losetup -f --show "$work/fs.img")
 	mkdir -p "$work/mnt"
 	mount "$loopdev" "$work/mnt"
 	work="$work/mnt"
 	;;
-*) echo "BENCH_FS is ext4, xfs or host" >&2; exit 1 ;;
+*) echo "BENCH_FS is ext4, xfs, btrfs or host" >&2; exit 1 ;;
 esac
 
 cat >"$work/containerd.toml" <<TOML
@@ -55,7 +61,9 @@ cpid=$!
 for _ in $(seq 1 100); do [ -S "$work/containerd.sock" ] && break; sleep 0.1; done
 [ -S "$work/containerd.sock" ] || { echo "containerd did not start: $(tail -3 "$work/containerd.log")" >&2; exit 1; }
 
-ctr_snap() { ctr --address "$work/containerd.sock" -n bench snapshots --snapshotter overlayfs "$@"; }
+SNAPSHOTTER=overlayfs
+[ "${BENCH_FS:-ext4}" = btrfs ] && SNAPSHOTTER=btrfs
+ctr_snap() { ctr --address "$work/containerd.sock" -n bench snapshots --snapshotter $SNAPSHOTTER "$@"; }
 snap() { "$SNAPCTL" --root "$work/snapctl" "$@"; }
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -115,7 +123,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1
 
 fs=$(df --output=fstype "$work" | tail -1)
 [ -n "${loopdev:-}" ] && fs="$fs loop image"
-echo "snapshot operations, one process each, N=$N, on $fs ($(uname -r)); caches dropped before each timed run"
+echo "snapshot operations, one process each, N=$N, on $fs ($(uname -r)); snapctl's $(snap df --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["driver"])') driver, containerd's $SNAPSHOTTER snapshotter; caches dropped before each timed run"
 printf '%-8s %-10s %14s %14s %10s %12s\n' shape tool "prep+commit ms" "remove ms" "total ms" "no-op ms"
 declare -A res
 declare -A samples
