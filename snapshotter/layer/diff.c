@@ -559,6 +559,8 @@ walk_child(struct walker *w, int dfd, int pdfd, struct child *c, size_t plen)
 	if (shared)
 		differs = c->st.st_ctim.tv_sec != c->pst.st_ctim.tv_sec ||
 			  c->st.st_ctim.tv_nsec != c->pst.st_ctim.tv_nsec;
+	else if (both && same_type && w->changes)
+		differs = true; /* btrfs: another inode under the name, so replaced */
 	else if (both)
 		differs = changed(dfd, pdfd, c);
 	if (both && !S_ISDIR(c->st.st_mode) && !differs)

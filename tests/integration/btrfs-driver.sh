@@ -63,14 +63,18 @@ change() {
 	ln -sfn other "$m/lnk"
 	setfattr -n user.k -v v "$m/d1/x"
 	mv "$m/d6" "$m/d6moved"
-	# Same size, other bytes, mtime put back: only the ctime tells.
-	python3 - "$m/d1/same" <<'PY'
+	# Same size, other bytes, mtime put back: only the ctime tells. And the
+	# same again as a new file renamed over the old: only the inode tells.
+	python3 - "$m/d1/same" "$m/d1/sub/s" <<'PY'
 import os, sys
-p = sys.argv[1]
-st = os.stat(p)
-data = open(p, "rb").read()
-open(p, "wb").write(bytes(reversed(data)))
-os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+for i, p in enumerate(sys.argv[1:]):
+    st = os.stat(p)
+    data = bytes(reversed(open(p, "rb").read()))
+    tmp = p + ".new" if i else p
+    open(tmp, "wb").write(data)
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+    if i:
+        os.rename(tmp, p)
 PY
 }
 
@@ -129,7 +133,7 @@ for drv in overlay btrfs; do
 done
 diff -u "$TEST_TMP/overlay.list" "$TEST_TMP/btrfs.list" >"$TEST_TMP/d" ||
 	fail "the btrfs diff differs from the overlay diff of the same change: $(cat "$TEST_TMP/d")"
-for want in d1/same d1/c d1/x .wh.d3 d2/.wh.b d5/new d5/.wh.old n1/n2/f .wh.d6 d6moved/in/f; do
+for want in d1/same d1/sub/s d1/c d1/x .wh.d3 d2/.wh.b d5/new d5/.wh.old n1/n2/f .wh.d6 d6moved/in/f; do
 	grep -q "^$want " "$TEST_TMP/btrfs.list" || fail "the diff misses $want: $(cat "$TEST_TMP/btrfs.list")"
 done
 ! grep -Eq "^(many|d4/r|d4/hard) " "$TEST_TMP/btrfs.list" || fail "the diff holds untouched entries: $(cat "$TEST_TMP/btrfs.list")"
