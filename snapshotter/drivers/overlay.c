@@ -179,6 +179,9 @@ overlay_mounts(struct snap_store *s, const char *dir, enum snap_kind kind,
 #define OVERLAY_PROJID_FIRST 0x50000000u
 #define PROJID_KEY	     "quota.next_project"
 
+/* QCMD() shifts an int past its sign bit; the same command, unsigned. */
+#define PRJ_CMD(cmd) ((unsigned)(cmd) << SUBCMDSHIFT | PRJQUOTA)
+
 static int
 quotactl_fd(int fd, unsigned cmd, int id, void *addr)
 {
@@ -203,7 +206,7 @@ project_quotas_usable(struct snap_store *s, struct sc_err *err)
 				  "not on xfs; put the store there, or on btrfs",
 				  s->root);
 	struct if_dqinfo info;
-	if (quotactl_fd(s->root_fd, QCMD(Q_GETINFO, PRJQUOTA), 0, &info) == 0)
+	if (quotactl_fd(s->root_fd, PRJ_CMD(Q_GETINFO), 0, &info) == 0)
 		return 0;
 	if (errno == ENOSYS)
 		return sc_err_set(
@@ -289,7 +292,7 @@ overlay_quota_set(struct snap_store *s, const char *dir, uint64_t bytes, struct 
 		.dqb_bhardlimit = (bytes + 1023) / 1024, /* 1 KiB blocks */
 		.dqb_valid = QIF_BLIMITS,
 	};
-	if (quotactl_fd(s->root_fd, QCMD(Q_SETQUOTA, PRJQUOTA), (int)op.id, &q) < 0)
+	if (quotactl_fd(s->root_fd, PRJ_CMD(Q_SETQUOTA), (int)op.id, &q) < 0)
 		return sc_err_setsys(err, -errno, "cannot set the quota of project %" PRIu32,
 				     op.id);
 	return 0;
@@ -302,7 +305,7 @@ overlay_quota_used(struct snap_store *s, const char *dir, uint64_t *ret, struct 
 	if (!id)
 		return sc_err_set(err, -ENODATA, "'%s/fs' has no project quota", dir);
 	struct if_dqblk q;
-	if (quotactl_fd(s->root_fd, QCMD(Q_GETQUOTA, PRJQUOTA), (int)id, &q) < 0)
+	if (quotactl_fd(s->root_fd, PRJ_CMD(Q_GETQUOTA), (int)id, &q) < 0)
 		return sc_err_setsys(err, -errno, "cannot read the quota of project %" PRIu32, id);
 	*ret = q.dqb_curspace;
 	return 0;
@@ -316,7 +319,7 @@ overlay_remove(struct snap_store *s, const char *dir, struct sc_err *err)
 	if (!id)
 		return 0;
 	struct if_dqblk q = {.dqb_valid = QIF_BLIMITS};
-	if (quotactl_fd(s->root_fd, QCMD(Q_SETQUOTA, PRJQUOTA), (int)id, &q) < 0)
+	if (quotactl_fd(s->root_fd, PRJ_CMD(Q_SETQUOTA), (int)id, &q) < 0)
 		sc_debug("cannot clear the quota of project %" PRIu32 ": %s", id, strerror(errno));
 	return 0;
 }
@@ -360,7 +363,7 @@ overlay_quota_leaks(struct snap_store *s, bool repair, snap_quota_leak_fn fn, vo
 	size_t nlive = live.len / sizeof(uint32_t);
 	for (uint64_t id = OVERLAY_PROJID_FIRST; r >= 0 && id < next; id++) {
 		struct if_dqblk q;
-		if (quotactl_fd(s->root_fd, QCMD(Q_GETQUOTA, PRJQUOTA), (int)id, &q) < 0 ||
+		if (quotactl_fd(s->root_fd, PRJ_CMD(Q_GETQUOTA), (int)id, &q) < 0 ||
 		    !q.dqb_bhardlimit)
 			continue;
 		bool held = false;
@@ -371,8 +374,8 @@ overlay_quota_leaks(struct snap_store *s, bool repair, snap_quota_leak_fn fn, vo
 		char what[64];
 		snprintf(what, sizeof(what), "project %" PRIu64, id);
 		struct if_dqblk zero = {.dqb_valid = QIF_BLIMITS};
-		bool freed = repair && quotactl_fd(s->root_fd, QCMD(Q_SETQUOTA, PRJQUOTA), (int)id,
-						   &zero) == 0;
+		bool freed =
+			repair && quotactl_fd(s->root_fd, PRJ_CMD(Q_SETQUOTA), (int)id, &zero) == 0;
 		fn(arg, what, "a limit no snapshot folder carries", freed);
 	}
 	sc_buf_free(&live);
