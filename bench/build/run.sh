@@ -128,6 +128,13 @@ grep -q image_copy_tmp_dir "$W/containers.conf" || printf '[engine]\nimage_copy_
 export CONTAINERS_CONF="$W/containers.conf"
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# rmtree DIR: rm -rf, deleting btrfs subvolumes (read-only ones too) whole first.
+rmtree() {
+	if [ "$(stat -f -c %T "$1" 2>/dev/null)" = btrfs ]; then
+		find "$1" -type d -inum 256 -prune -exec btrfs -q subvolume delete {} + >/dev/null
+	fi
+	rm -rf "$1"
+}
 now_us() { echo "${EPOCHREALTIME/./}"; }
 
 # ---- base image and build contexts (untimed) -------------------------------
@@ -180,7 +187,8 @@ checked_base=""
 # fresh_stores: empty stores for both tools holding only the imported base image.
 fresh_stores() {
 	{ findmnt -rn -o TARGET | grep -F "$W/stores/" | sort -r || true; } | while read -r m; do umount "$m"; done
-	rm -rf "$W/stores" "$W/tmp" "$W/containers-lib"/*
+	rmtree "$W/stores"
+	rm -rf "$W/tmp" "$W/containers-lib"/*
 	mkdir -p "$W/stores" "$W/tmp"
 	S image import "$W/base-oci" >/dev/null
 	if command -v skopeo >/dev/null; then

@@ -457,6 +457,7 @@ struct layer_zin {
 	void *tee_arg;
 	struct sc_sha256 *hu;
 	uint8_t *in, *out;
+	uint8_t *dst;	     /* where decompression writes: out, or a read-ahead block */
 	const uint8_t *outp; /* where the last decompressed bytes are */
 	size_t in_pos, in_len;
 	bool in_eof;
@@ -542,7 +543,7 @@ layer_zin_new(int fd, snap_layer_sink_fn tee, void *tee_arg, struct layer_zin **
 	z->tee = tee;
 	z->tee_arg = tee_arg;
 	z->in = malloc(LAYER_BUF_SIZE);
-	z->out = malloc(LAYER_BUF_SIZE);
+	z->out = z->dst = malloc(LAYER_BUF_SIZE);
 	if (!z->in || !z->out || sc_sha256_new(&z->hu) < 0) {
 		layer_zin_free(z);
 		return sc_err_set(err, -ENOMEM, "out of memory");
@@ -660,8 +661,8 @@ zin_decompress(struct layer_zin *z, struct sc_err *err)
 						  "its compressed data does");
 			z->isal->next_in = z->in + z->in_pos;
 			z->isal->avail_in = (uint32_t)n;
-			z->outp = z->out;
-			z->isal->next_out = z->out;
+			z->outp = z->dst;
+			z->isal->next_out = z->dst;
 			z->isal->avail_out = LAYER_BUF_SIZE;
 			int ir = isal_inflate(z->isal);
 			if (ir != ISAL_DECOMP_OK)
@@ -689,8 +690,8 @@ zin_decompress(struct layer_zin *z, struct sc_err *err)
 				return 0;
 			}
 			ZSTD_inBuffer in = {z->in + z->in_pos, (size_t)n, 0};
-			ZSTD_outBuffer out = {z->out, LAYER_BUF_SIZE, 0};
-			z->outp = z->out;
+			ZSTD_outBuffer out = {z->dst, LAYER_BUF_SIZE, 0};
+			z->outp = z->dst;
 			size_t zr = ZSTD_decompressStream(z->zstd, &out, &in);
 			if (ZSTD_isError(zr))
 				return sc_err_set(err, -EBADMSG, "corrupt zstd stream: %s",
@@ -713,9 +714,13 @@ layer_zin_set_limit(struct layer_zin *z, uint64_t limit)
 	z->limit = limit;
 }
 
-/* One piece of the stream, decompressed, counted and hashed, on the calling thread. */
+/*
+ * One piece of the stream, decompressed and counted on the calling thread,
+ * and hashed there when hash (the read-ahead thread leaves that to the
+ * reader, which has the time).
+ */
 static ssize_t
-zin_read_direct(struct layer_zin *z, const void **ret, struct sc_err *err)
+zin_read_piece(struct layer_zin *z, const void **ret, bool hash, struct sc_err *err)
 {
 	ssize_t n = zin_decompress(z, err);
 	if (n > 0 && z->limit && (z->total += (uint64_t)n) > z->limit)
@@ -724,12 +729,10 @@ zin_read_direct(struct layer_zin *z, const void **ret, struct sc_err *err)
 				  " bytes uncompressed; raise the limit (--max-size) if it is "
 				  "trusted",
 				  z->limit);
-	if (n > 0) {
-		int r = sc_sha256_update(z->hu, z->outp, (size_t)n);
-		if (r < 0)
-			return sc_err_set(err, r, "cannot hash layer");
+	if (n > 0 && hash && sc_sha256_update(z->hu, z->outp, (size_t)n) < 0)
+		return sc_err_set(err, -ENOMEM, "cannot hash layer");
+	if (n > 0)
 		*ret = z->outp;
-	}
 	return n;
 }
 
@@ -747,13 +750,14 @@ zin_thread(void *arg)
 		pthread_mutex_unlock(&z->mu);
 		/*
 		 * Fill block i, outside the lock: the caller only reads blocks
-		 * before it. A piece is never longer than a block (it comes out of
-		 * a LAYER_BUF_SIZE buffer).
+		 * before it. Decompression writes into it directly; a piece is
+		 * never longer than a block.
 		 */
 		const void *p;
-		ssize_t n = zin_read_direct(z, &p, &z->terr);
+		z->dst = z->ring[i];
+		ssize_t n = zin_read_piece(z, &p, false, &z->terr);
 		size_t len = n > 0 ? (size_t)n : 0;
-		if (len > 0)
+		if (len > 0 && p != z->ring[i])
 			memcpy(z->ring[i], p, len);
 		pthread_mutex_lock(&z->mu);
 		z->ring_len[i] = len;
@@ -813,7 +817,7 @@ ssize_t
 layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err)
 {
 	if (!z->threaded)
-		return zin_read_direct(z, ret, err);
+		return zin_read_piece(z, ret, true, err);
 	pthread_mutex_lock(&z->mu);
 	if (z->handed) {
 		/* The caller is done with the block handed out last. */
@@ -835,6 +839,9 @@ layer_zin_read(struct layer_zin *z, const void **ret, struct sc_err *err)
 		n = 0;
 	}
 	pthread_mutex_unlock(&z->mu);
+	/* The block is the caller's until the next call: hash it here, in order. */
+	if (n > 0 && sc_sha256_update(z->hu, *ret, (size_t)n) < 0)
+		return sc_err_set(err, -ENOMEM, "cannot hash layer");
 	return n;
 }
 
@@ -864,7 +871,7 @@ layer_zin_finish(struct layer_zin *z, char diff_id[SC_DIGEST_STR_LEN + 1], struc
 		;
 	if (n < 0)
 		return (int)n;
-	zin_join(z, false); /* at the end: the hash is whole and the thread's alone no more */
+	zin_join(z, false); /* at the end, and the reader hashed every block */
 	if (sc_sha256_final(z->hu, diff_id) < 0)
 		return sc_err_set(err, -ENOMEM, "cannot hash layer");
 	return 0;
