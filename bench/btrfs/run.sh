@@ -46,8 +46,8 @@ for shape in chain fan; do
 done
 for phase in cold nochange edit; do
 	[[ $PARTS == *build* ]] || break
-	b=$(awk -v p="$phase" '$1 == "d-tree" && $2 == p {print $3}' "$out/build-btrfs")
-	e=$(awk -v p="$phase" '$1 == "d-tree" && $2 == p {print $3}' "$out/build-ext4")
+	b=$(awk -v p="$phase" '$1 == "d-tree" && $2 == p && $3 ~ /^[0-9]/ {print $3}' "$out/build-btrfs")
+	e=$(awk -v p="$phase" '$1 == "d-tree" && $2 == p && $3 ~ /^[0-9]/ {print $3}' "$out/build-ext4")
 	printf '  build d-tree %-9s btrfs %7s s, overlay-ext4 %7s s: %.2fx\n' "$phase" "$b" "$e" \
 		"$(echo "${e%%(*} / ${b%%(*}" | bc -l)"
 done
