@@ -10,7 +10,7 @@ PACKAGES="
 	clang libclang-rt-14-dev clang-format
 	btrfs-progs xfsprogs e2fsprogs util-linux attr acl kmod
 	runc skopeo umoci busybox-static containerd docker-registry pigz time
-	zstd bzip2 xz-utils
+	zstd bzip2 xz-utils strace
 "
 
 if [ "$(id -u)" != 0 ]; then
