@@ -217,14 +217,10 @@ node_quota(struct snap_store *s, const struct snap_gc_node *n, uint64_t *ret_quo
 	if (n->type != SNAP_OBJ_SNAPSHOT || n->kind != SNAP_KIND_ACTIVE)
 		return false;
 	struct sc_err err = SC_ERR_INIT;
-	struct snap_info info = {0};
-	bool has = snap_snapshot_stat(s, n->id, &info, &err) >= 0 && info.quota;
-	*ret_quota = info.quota;
-	snap_info_clear(&info);
-	if (has && snap_snapshot_quota_used(s, n->id, ret_used, &err) < 0)
+	if (snap_snapshot_quota(s, n->id, ret_quota, ret_used, &err) < 0)
 		*ret_used = 0;
 	sc_err_clear(&err);
-	return has;
+	return *ret_quota != 0;
 }
 
 static const char *

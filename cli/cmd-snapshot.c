@@ -322,7 +322,7 @@ cmd_info(struct snap_store *s, struct snap_args *a)
 	uint64_t used;
 	if (info.quota && info.kind == SNAP_KIND_ACTIVE) {
 		/* What the quota counts: the snapshot's own data. */
-		if (snap_snapshot_quota_used(s, a->pos[0], &used, &err) >= 0)
+		if (snap_snapshot_quota(s, a->pos[0], NULL, &used, &err) >= 0)
 			json_object_object_add(o, "quota_used", json_object_new_uint64(used));
 		sc_err_clear(&err);
 	}

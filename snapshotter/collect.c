@@ -759,11 +759,12 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 	}
 
 	/*
-	 * No record names these any more, durably: delete them now, outside any
-	 * transaction, all at the end (a journaling file system would otherwise
-	 * flush every batch's deletions at the next sync). A crash part-way
-	 * leaves folders without records, which the next open moves to trash;
-	 * what cannot go now (a busy mount) waits in trash. A snapshot's folder
+	 * No record names these any more, durably: move them to trash and
+	 * delete them there, outside any transaction, all at the end (a
+	 * journaling file system would otherwise flush every batch's deletions
+	 * at the next sync). A crash part-way leaves folders without records,
+	 * which the next open moves to trash; what cannot go now (a busy mount)
+	 * waits in trash. A snapshot's folder
 	 * is named by its id, never reused; a blob's by its digest, which an
 	 * import may have stored again since: blob files go through
 	 * snap_blobs_trash_unnamed().
@@ -778,9 +779,8 @@ snap_collect(struct snap_store *s, const struct snap_gc_graph *g, const bool *vi
 		} else if (node->type == SNAP_OBJ_SNAPSHOT) {
 			char rel[PATH_MAX];
 			snap_snapshot_rel(rel, sizeof(rel), gone_folder[i]);
-			/* A driver with its own removal (btrfs) deletes from trash/. */
-			if (s->driver->remove || sc_rm_rf_at(s->root_fd, rel) < 0)
-				snap_store_trash(s, rel);
+			/* Deleted from trash/ below, where the driver readies it (btrfs). */
+			snap_store_trash(s, rel);
 		}
 	}
 	int rt = snap_blobs_trash_unnamed(s, blobs, nblobs, err);

@@ -970,13 +970,17 @@ snap_snapshot_usage(struct snap_store *s, const char *key, uint64_t *ret_bytes,
 }
 
 int
-snap_snapshot_quota_used(struct snap_store *s, const char *key, uint64_t *ret_used,
-			 struct sc_err *err)
+snap_snapshot_quota(struct snap_store *s, const char *key, uint64_t *ret_quota, uint64_t *ret_used,
+		    struct sc_err *err)
 {
 	struct snap_info info = {0};
+	if (ret_quota)
+		*ret_quota = 0;
 	int r = snap_snapshot_stat(s, key, &info, err);
 	if (r < 0)
 		return r;
+	if (ret_quota)
+		*ret_quota = info.quota;
 	if (!info.quota || !s->driver->quota_used) {
 		snap_info_clear(&info);
 		return sc_err_set(err, -ENODATA, "snapshot '%s' has no quota", key);

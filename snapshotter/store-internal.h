@@ -57,6 +57,9 @@ extern const struct snap_driver snap_driver_overlay;
 extern const struct snap_driver snap_driver_native;
 extern const struct snap_driver snap_driver_btrfs;
 
+/* True if fd is on a btrfs file system. */
+bool snap_on_btrfs(int fd);
+
 /*
  * The inodes of the btrfs subvolume at path written since it was snapshotted,
  * and every folder above them (drivers/btrfs.c). Commits a transaction first.
@@ -67,7 +70,6 @@ struct snap_btrfs_changes;
 int snap_btrfs_changes_new(const char *path, struct snap_btrfs_changes **ret, struct sc_err *err);
 /* True if ino changed or has a changed inode below it. */
 bool snap_btrfs_changes_touched(const struct snap_btrfs_changes *c, uint64_t ino);
-size_t snap_btrfs_changes_count(const struct snap_btrfs_changes *c);
 void snap_btrfs_changes_free(struct snap_btrfs_changes *c);
 static inline void
 snap_btrfs_changes_freep(struct snap_btrfs_changes **c)

@@ -9,13 +9,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -93,8 +91,7 @@ static const struct snap_driver *
 driver_auto(struct snap_store *s, char *notice, size_t len)
 {
 	struct sc_err probe_err = SC_ERR_INIT;
-	struct statfs sfs;
-	if (fstatfs(s->root_fd, &sfs) == 0 && sfs.f_type == BTRFS_SUPER_MAGIC) {
+	if (snap_on_btrfs(s->root_fd)) {
 		if (snap_driver_btrfs.probe(s, &probe_err) >= 0)
 			return &snap_driver_btrfs;
 		snprintf(notice, len, "btrfs subvolumes are not usable here (%s); using overlay",

@@ -127,14 +127,7 @@ conf=/usr/share/containers/containers.conf
 grep -q image_copy_tmp_dir "$W/containers.conf" || printf '[engine]\nimage_copy_tmp_dir = "%s"\n' "$W/tmp" >>"$W/containers.conf"
 export CONTAINERS_CONF="$W/containers.conf"
 
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-# rmtree DIR: rm -rf, deleting btrfs subvolumes (read-only ones too) whole first.
-rmtree() {
-	if [ "$(stat -f -c %T "$1" 2>/dev/null)" = btrfs ]; then
-		find "$1" -type d -inum 256 -prune -exec btrfs -q subvolume delete {} + >/dev/null
-	fi
-	rm -rf "$1"
-}
+. bench/lib.sh # drop and rmtree (timed and median below are this script's own)
 now_us() { echo "${EPOCHREALTIME/./}"; }
 
 # ---- base image and build contexts (untimed) -------------------------------

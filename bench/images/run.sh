@@ -101,28 +101,8 @@ PY
 read -r nlayers lbytes <<<"$layers"
 echo "image: $nlayers layers, $((lbytes / 1024 / 1024)) MiB compressed, on $(df -T "$work" | awk 'NR==2 {print $2}') ($(nproc) CPUs)"
 
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-# timed NAME CMD...: wall seconds into T_NAME and peak RSS (KiB) into M_NAME.
-timed() {
-	local name=$1
-	shift
-	drop
-	/usr/bin/time -f "%e %M" -o "$top/time" "$@"
-	read -r t m <"$top/time"
-	printf -v "T_$name" '%s' "$t"
-	printf -v "M_$name" '%s' "$m"
-	printf '  %-16s %7.2f s  %7d KiB peak\n' "$name" "$t" "$m"
-}
-median() {
-	local name=$1 i t=() m=0
-	for ((i = 1; i <= RUNS; i++)); do
-		local tv="T_${name}_$i" mv="M_${name}_$i"
-		t+=("${!tv}")
-		[ "${!mv}" -gt "$m" ] && m=${!mv}
-	done
-	printf -v "T_$name" '%s' "$(printf '%s\n' "${t[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')"
-	printf -v "M_$name" '%s' "$m"
-}
+. bench/lib.sh
+TIME_FILE=$top/time
 # startup CMD...: the median wall time of 20 runs of a no-op command, in ms.
 startup() {
 	python3 - "$@" <<'PY'
@@ -174,7 +154,6 @@ echo "  trees: identical ($(find "$work/view" | wc -l) entries; paths, types, mo
 
 echo "start-up (no-op command, median of 20): snapctl version $(startup "$SNAPCTL" version) ms," \
 	"skopeo --version $(startup skopeo --version) ms, umoci --version $(startup umoci --version) ms"
-ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 printf 'median of %d: snapctl import %.2f s (%d MiB peak), skopeo copy + umoci unpack %.2f s (%d MiB peak)\n' \
 	"$RUNS" "$T_snapctl" "$((M_snapctl / 1024))" "$T_peer" "$((M_peer / 1024))"
 echo "ratio: $(ratio "$T_peer" "$T_snapctl")x (goal >= 5)"

@@ -46,18 +46,8 @@ fi
 fs=$(df -T "$work" | awk 'NR==2 {print $2}')
 
 S() { "$SNAPCTL" --root "$work/store" "$@"; }
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-# timed NAME CMD...: wall seconds into T_NAME and peak RSS (KiB) into M_NAME.
-timed() {
-	local name=$1
-	shift
-	drop
-	/usr/bin/time -f "%e %M" -o "$work/time" "$@"
-	read -r t m <"$work/time"
-	printf -v "T_$name" '%s' "$t"
-	printf -v "M_$name" '%s' "$m"
-	printf '  %-28s %7.2f s  %7d KiB peak\n' "$name" "$t" "$m"
-}
+. bench/lib.sh
+TIME_FILE=$work/time
 
 echo "layer: $FILES small files + 2 x $BIG MiB on $fs ($(nproc) CPUs)"
 S snapshot prepare build >/dev/null
@@ -90,17 +80,6 @@ upper=$(S snapshot info layer | python3 -c 'import json,sys; print(json.load(sys
 upper="$work/store/snapshots/$upper/fs"
 echo "  tree: $(du -sh --apparent-size "$upper" | cut -f1)"
 
-# median NAME...: the median of T_NAME_1.. into T_NAME, and the largest M_NAME_i into M_NAME.
-median() {
-	local name=$1 i t=() m=0
-	for ((i = 1; i <= RUNS; i++)); do
-		local tv="T_${name}_$i" mv="M_${name}_$i"
-		t+=("${!tv}")
-		[ "${!mv}" -gt "$m" ] && m=${!mv}
-	done
-	printf -v "T_$name" '%s' "$(printf '%s\n' "${t[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')"
-	printf -v "M_$name" '%s' "$m"
-}
 # rotate I WORD...: the words, starting at the I-th (so each goes first in turn).
 rotate() {
 	local i=$1
@@ -155,7 +134,6 @@ median snapctl_apply_pwrite
 median tar_xzf
 printf '  median: io_uring %.2f s, pwrite %.2f s, tar -xzf + sync %.2f s\n' "$T_snapctl_apply" "$T_snapctl_apply_pwrite" "$T_tar_xzf"
 
-ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "ratios (higher is better for snapctl)"
 echo "  export vs tar|gzip -1: $(ratio "$T_tar_gzip" "$T_snapctl_diff")x (goal >= 2)"
 echo "  export vs tar|pigz -1: $(ratio "$T_tar_pigz" "$T_snapctl_diff")x (goal >= 1)"

@@ -421,7 +421,7 @@ quota_note(struct bld_ctx *b, const struct rootfs *rf, char *buf, size_t len)
 		syncfs(fd); /* the quota's figures follow what is on disk */
 	uint64_t used;
 	struct sc_err qerr = SC_ERR_INIT;
-	int r = snap_snapshot_quota_used(b->s, rf->key, &used, &qerr);
+	int r = snap_snapshot_quota(b->s, rf->key, NULL, &used, &qerr);
 	sc_err_clear(&qerr);
 	/* Within a MiB: writes are refused a little before the exact limit. */
 	if (r < 0 || used + (1u << 20) < b->opts->quota)

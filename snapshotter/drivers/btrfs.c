@@ -50,8 +50,8 @@ util_fail(struct sc_err *err, enum btrfs_util_error e, const char *what, const c
 			  sc_strerror(code));
 }
 
-static bool
-on_btrfs(int fd)
+bool
+snap_on_btrfs(int fd)
 {
 	struct statfs sfs;
 	return fstatfs(fd, &sfs) == 0 && sfs.f_type == BTRFS_SUPER_MAGIC;
@@ -60,7 +60,7 @@ on_btrfs(int fd)
 static int
 btrfs_probe(struct snap_store *s, struct sc_err *err)
 {
-	if (!on_btrfs(s->root_fd))
+	if (!snap_on_btrfs(s->root_fd))
 		return sc_err_set(err, -EOPNOTSUPP, "store '%s' is not on a btrfs file system",
 				  s->root);
 	/* The proof is a subvolume made and deleted where snapshots will live. */
@@ -291,6 +291,18 @@ search_keys(struct search *q, const struct btrfs_ioctl_search_key *key, item_fn 
 	}
 }
 
+/* search_keys with a search of its own, for a single search. */
+static int
+search_once(int fd, const struct btrfs_ioctl_search_key *key, item_fn fn, void *arg)
+{
+	struct search q = {0};
+	int r = search_init(&q, fd);
+	if (r >= 0)
+		r = search_keys(&q, key, fn, arg);
+	free(q.args);
+	return r;
+}
+
 /* search_keys over the subvolume's own tree, every offset. */
 static int
 search_run(struct search *q, uint64_t min_objectid, uint32_t min_type, uint64_t max_objectid,
@@ -409,7 +421,7 @@ snap_btrfs_changes_new(const char *path, struct snap_btrfs_changes **ret, struct
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return sc_err_setsys(err, -errno, "cannot open '%s'", path);
-	if (!on_btrfs(fd))
+	if (!snap_on_btrfs(fd))
 		return sc_err_set(err, -EOPNOTSUPP, "'%s' is not on btrfs", path);
 	struct btrfs_util_subvolume_info info;
 	enum btrfs_util_error e = btrfs_util_subvolume_info_fd(fd, 0, &info);
@@ -452,12 +464,6 @@ bool
 snap_btrfs_changes_touched(const struct snap_btrfs_changes *c, uint64_t ino)
 {
 	return ino_set_has(&c->touched, ino);
-}
-
-size_t
-snap_btrfs_changes_count(const struct snap_btrfs_changes *c)
-{
-	return c->touched.n;
 }
 
 void
@@ -560,7 +566,6 @@ btrfs_quota_used(struct snap_store *s, const char *dir, uint64_t *ret, struct sc
 	_cleanup_close_ int fd = subvolume_open(dir, path, sizeof(path), &id, err);
 	if (fd < 0)
 		return fd;
-	struct search q = {0};
 	struct qgroup_scan scan = {0};
 	const struct btrfs_ioctl_search_key k = {
 		.tree_id = BTRFS_QUOTA_TREE_OBJECTID,
@@ -569,10 +574,7 @@ btrfs_quota_used(struct snap_store *s, const char *dir, uint64_t *ret, struct sc
 		.min_offset = id,
 		.max_offset = id,
 	};
-	int r = search_init(&q, fd);
-	if (r >= 0)
-		r = search_keys(&q, &k, read_qgroup_info, &scan);
-	free(q.args);
+	int r = search_once(fd, &k, read_qgroup_info, &scan);
 	if (r < 0)
 		return sc_err_setsys(err, r, "cannot read qgroup 0/%" PRIu64 " of '%s'", id, path);
 	if (!scan.found)
@@ -618,7 +620,6 @@ static int
 btrfs_quota_leaks(struct snap_store *s, bool repair, snap_quota_leak_fn fn, void *arg,
 		  struct sc_err *err)
 {
-	struct search q = {0};
 	struct limit_scan l = {0};
 	const struct btrfs_ioctl_search_key k = {
 		.tree_id = BTRFS_QUOTA_TREE_OBJECTID,
@@ -626,10 +627,7 @@ btrfs_quota_leaks(struct snap_store *s, bool repair, snap_quota_leak_fn fn, void
 		.max_type = BTRFS_QGROUP_LIMIT_KEY,
 		.max_offset = UINT64_MAX,
 	};
-	int r = search_init(&q, s->root_fd);
-	if (r >= 0)
-		r = search_keys(&q, &k, collect_limited, &l);
-	free(q.args);
+	int r = search_once(s->root_fd, &k, collect_limited, &l);
 	if (r == -ENOENT)
 		r = 0; /* quotas are off: no quota tree */
 	for (size_t i = 0; r >= 0 && i < l.n; i++) {

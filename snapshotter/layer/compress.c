@@ -467,9 +467,9 @@ struct layer_zin {
 	size_t zstd_last; /* last ZSTD_decompressStream() hint: 0 at a frame's end */
 
 	/*
-	 * Read-ahead (layer_zin_start): a thread reads, tees, decompresses,
-	 * hashes and counts into a ring of ZIN_RING blocks; layer_zin_read hands
-	 * them out in order. Under mu: filled, eof, failed, quit.
+	 * Read-ahead (layer_zin_start): a thread reads, tees, decompresses and
+	 * counts into a ring of ZIN_RING blocks; layer_zin_read hands them out
+	 * in order and hashes them. Under mu: filled, eof, failed, quit.
 	 */
 	bool threaded;
 	pthread_t thread;
@@ -750,15 +750,13 @@ zin_thread(void *arg)
 		pthread_mutex_unlock(&z->mu);
 		/*
 		 * Fill block i, outside the lock: the caller only reads blocks
-		 * before it. Decompression writes into it directly; a piece is
-		 * never longer than a block.
+		 * before it. Decompression (only compressed streams are read
+		 * ahead) writes into it directly, never more than a block.
 		 */
 		const void *p;
 		z->dst = z->ring[i];
 		ssize_t n = zin_read_piece(z, &p, false, &z->terr);
 		size_t len = n > 0 ? (size_t)n : 0;
-		if (len > 0 && p != z->ring[i])
-			memcpy(z->ring[i], p, len);
 		pthread_mutex_lock(&z->mu);
 		z->ring_len[i] = len;
 		if (len > 0)

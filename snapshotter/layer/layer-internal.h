@@ -57,10 +57,10 @@ enum snap_compression layer_zin_compression(const struct layer_zin *z);
  */
 void layer_zin_set_limit(struct layer_zin *z, uint64_t limit);
 /*
- * From here on a thread reads, tees, decompresses and hashes ahead of the
- * caller (a compressed stream only), by at most a few blocks: the caller's
- * thread is left to unpack. tee then runs on that thread. Without a thread
- * (it could not start) reading goes on as before.
+ * From here on a thread reads, tees and decompresses ahead of the caller (a
+ * compressed stream only), by at most a few blocks; the caller's thread
+ * unpacks and hashes what it takes. tee then runs on that thread. Without a
+ * thread (it could not start) reading goes on as before.
  */
 int layer_zin_start(struct layer_zin *z, struct sc_err *err);
 /*

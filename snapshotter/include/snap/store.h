@@ -216,11 +216,12 @@ int snap_snapshot_walk(struct snap_store *s, const struct snap_filter *filter, s
 		       void *arg, struct sc_err *err);
 
 /*
- * The bytes an active snapshot's quota counts (its own data: a btrfs qgroup's
- * exclusive bytes, an xfs project's blocks). -ENODATA when it has no quota.
+ * A snapshot's quota (into *ret_quota, 0 for none; ret_quota may be NULL)
+ * and the bytes it counts (its own data: a btrfs qgroup's exclusive bytes,
+ * an xfs project's blocks). -ENODATA when it has no quota.
  */
-int snap_snapshot_quota_used(struct snap_store *s, const char *key, uint64_t *ret_used,
-			     struct sc_err *err);
+int snap_snapshot_quota(struct snap_store *s, const char *key, uint64_t *ret_quota,
+			uint64_t *ret_used, struct sc_err *err);
 /*
  * Disk usage of key: stored figures for committed snapshots, measured now for
  * active ones, 0 for views (they own no data).
