@@ -24,6 +24,12 @@
 #define COPY_CHUNK (128u << 10)
 /* The writer starts writeback of a large file's data this many bytes at a time. */
 #define COPY_WRITEBACK_WINDOW (8u << 20)
+/*
+ * Files smaller than this get no early writeback: the caller's syncfs()
+ * writes many small files in fewer, larger requests than one hint per file
+ * would (a Debian layer of 6,700 files imported ~10% faster without them).
+ */
+#define COPY_WRITEBACK_MIN (1u << 20)
 /* The writer submits its writes to the kernel in batches of this many. */
 #define COPY_STREAM_BATCH 8u
 /* Buffer of the synchronous read/write loop. */

@@ -154,7 +154,8 @@ snap_copy_writer_end(struct snap_copy_writer *w, struct sc_err *err)
 	assert(w->finish);
 	if (w->error)
 		return sync_close(w, w->error, err);
-	if (!(w->ctx.flags & SNAP_COPY_NO_SYNC) && w->written > w->flushed)
+	if (!(w->ctx.flags & SNAP_COPY_NO_SYNC) && w->written > w->flushed &&
+	    w->written >= COPY_WRITEBACK_MIN)
 		sync_writeback(w, 0);
 	int r = sync_close(w, 0, err);
 	if (r < 0)

@@ -142,7 +142,7 @@ int snap_copy_file(int src_dirfd, const char *src, int dst_dirfd, const char *ds
  * snap_copy_opts are used. The writer never syncs (one syncfs() at the end
  * is the caller's), but unless SNAP_COPY_NO_SYNC it starts writeback early
  * (sync_file_range(SYNC_FILE_RANGE_WRITE), 8 MiB at a time and the rest once
- * a file is complete; through io_uring when that is used), so the disk works
+ * a file of 1 MiB or more is complete; through io_uring when that is used), so the disk works
  * while the caller still produces data and that syncfs() has less left.
  */
 struct snap_copy_writer;
