@@ -225,8 +225,9 @@ static void
 commit_undo(void *arg)
 {
 	struct commit_op *op = arg;
-	if (renameat(op->s->root_fd, op->final_rel, op->s->root_fd, op->rel) < 0)
-		sc_debug("cannot move %s back to %s: %m", op->final_rel, op->rel);
+	/* The transaction that named the blob did not commit: take the name back. */
+	if (unlinkat(op->s->root_fd, op->final_rel, 0) < 0)
+		sc_debug("cannot remove %s: %m", op->final_rel);
 }
 
 static int
@@ -259,9 +260,18 @@ commit_write(struct snap_txn *t, void *arg)
 		r = snap_store_lease_txn(op->s, t, "blob", op->info.digest);
 	if (r < 0)
 		return r;
-	/* Last act: the complete file appears under its digest. */
-	if (renameat(op->s->root_fd, op->rel, op->s->root_fd, op->final_rel) < 0)
-		return snap_txn_fail(t, sc_err_setsys(t->err, -errno, "cannot move blob into '%s'",
+	/*
+	 * Last act: the complete file appears under its digest, as a second
+	 * link. Its ingest/ name (owner and digest) stays until the
+	 * transaction commits, so a crash before that is cleaned up by
+	 * snap_store_cleanup. A file already there has no record: garbage,
+	 * under the writer lock.
+	 */
+	int fd = op->s->root_fd;
+	if (linkat(fd, op->rel, fd, op->final_rel, 0) < 0 &&
+	    (errno != EEXIST || unlinkat(fd, op->final_rel, 0) < 0 ||
+	     linkat(fd, op->rel, fd, op->final_rel, 0) < 0))
+		return snap_txn_fail(t, sc_err_setsys(t->err, -errno, "cannot link blob into '%s'",
 						      op->final_rel));
 	snap_txn_on_abort(t, commit_undo, op);
 	return 0;
@@ -302,6 +312,16 @@ snap_content_commit(struct snap_content_writer *w, const char *media_type,
 	op.info.media_type = (char *)(media_type ? media_type : "");
 	op.info.created = op.info.last_used = sc_now_ns();
 	snap_blob_rel(op.final_rel, sizeof(op.final_rel), op.info.digest);
+	/* The ingest name gains the digest: what a crash mid-commit left is findable. */
+	char named[PATH_MAX];
+	snprintf(named, sizeof(named), "%s" SNAP_INGEST_DIGEST_SEP "%s", w->rel,
+		 op.info.digest + 7);
+	if (renameat(w->store->root_fd, w->rel, w->store->root_fd, named) < 0) {
+		r = sc_err_setsys(err, -errno, "cannot rename '%s'", w->rel);
+		snap_content_abort(w);
+		return r;
+	}
+	memcpy(w->rel, named, sizeof(named));
 	r = snap_meta_write(w->store->meta, commit_write, &op, err);
 	if (ret_digest && r >= 0)
 		memcpy(ret_digest, op.info.digest, SC_DIGEST_STR_LEN + 1);

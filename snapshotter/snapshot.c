@@ -297,9 +297,32 @@ chain_load(struct snap_store *s, struct snap_txn *t, const char *parent, struct 
 	return 0;
 }
 
-/* Checks that prepare can go ahead: key free, parent committed. */
+/* This process's SNAP_OWNER_LABEL value. */
+static void
+owner_value(const struct snap_store *s, char buf[48])
+{
+	snprintf(buf, 48, "%d.%" PRIu64, (int)s->pid, s->starttime);
+}
+
+/* Is info this process's own work in progress? */
+static bool
+owned_by_us(const struct snap_store *s, const struct snap_info *info)
+{
+	char me[48];
+	owner_value(s, me);
+	for (size_t i = 0; i < info->nlabels; i++)
+		if (strcmp(info->labels[i].key, SNAP_OWNER_LABEL) == 0)
+			return strcmp(info->labels[i].value, me) == 0;
+	return false;
+}
+
+/*
+ * Checks that prepare can go ahead: key free, parent committed (or, with
+ * in_progress, this process's own active snapshot).
+ */
 static int
-prepare_check(struct snap_txn *t, const char *key, const char *parent, struct snap_info *ret_parent)
+prepare_check(struct snap_store *s, struct snap_txn *t, const char *key, const char *parent,
+	      bool in_progress, struct snap_info *ret_parent)
 {
 	MDB_val v;
 	int r = snap_txn_get(t, SNAP_DB_SNAPSHOTS, key, strlen(key), &v);
@@ -314,7 +337,9 @@ prepare_check(struct snap_txn *t, const char *key, const char *parent, struct sn
 		return sc_err_set(t->err, r, "parent snapshot '%s' does not exist", parent);
 	if (r < 0)
 		return r;
-	if (ret_parent->kind != SNAP_KIND_COMMITTED) {
+	bool ours =
+		in_progress && ret_parent->kind == SNAP_KIND_ACTIVE && owned_by_us(s, ret_parent);
+	if (ret_parent->kind != SNAP_KIND_COMMITTED && !ours) {
 		r = sc_err_set(t->err, -EINVAL,
 			       "parent snapshot '%s' is %s, not committed; commit it first", parent,
 			       snap_kind_to_string(ret_parent->kind));
@@ -366,7 +391,8 @@ prepare_write(struct snap_txn *t, void *arg)
 {
 	struct prepare_op *op = arg;
 	struct snap_info parent = {0};
-	int r = prepare_check(t, op->key, op->parent, &parent);
+	int r = prepare_check(op->s, t, op->key, op->parent,
+			      op->opts && op->opts->parent_in_progress, &parent);
 	if (r < 0)
 		return r;
 
@@ -388,7 +414,7 @@ prepare_write(struct snap_txn *t, void *arg)
 	if (op->opts && op->opts->owned) {
 		if (info.nlabels)
 			memcpy(all, info.labels, info.nlabels * sizeof(*all));
-		snprintf(owner, sizeof(owner), "%d.%" PRIu64, (int)op->s->pid, op->s->starttime);
+		owner_value(op->s, owner);
 		all[info.nlabels++] = (struct snap_label){.key = SNAP_OWNER_LABEL, .value = owner};
 		info.labels = all;
 	}
@@ -477,7 +503,7 @@ snap_snapshot_prepare(struct snap_store *s, const char *key, const char *parent,
 		return r;
 	struct snap_info pinfo = {0};
 	struct chain chain = {0};
-	r = prepare_check(&t, key, parent, &pinfo);
+	r = prepare_check(s, &t, key, parent, opts && opts->parent_in_progress, &pinfo);
 	snap_info_clear(&pinfo);
 	if (r >= 0)
 		r = chain_load(s, &t, parent, &chain);
@@ -578,6 +604,21 @@ commit_check(struct snap_txn *t, const char *name, const char *key, struct snap_
 		snap_info_clear(ret);
 		return r;
 	}
+	if (ret->parent) {
+		/* Prepared on work in progress (parent_in_progress): that goes first. */
+		struct snap_info parent = {0};
+		r = snap_snapshot_get_txn(t, ret->parent, &parent);
+		if (r >= 0 && parent.kind != SNAP_KIND_COMMITTED)
+			r = sc_err_set(t->err, -EINVAL,
+				       "snapshot '%s' is on '%s', which is not committed yet; "
+				       "commit that first",
+				       key, ret->parent);
+		snap_info_clear(&parent);
+		if (r < 0) {
+			snap_info_clear(ret);
+			return r;
+		}
+	}
 	MDB_val v;
 	r = snap_txn_get(t, SNAP_DB_SNAPSHOTS, name, strlen(name), &v);
 	if (r == 0) {
@@ -589,6 +630,60 @@ commit_check(struct snap_txn *t, const char *name, const char *key, struct snap_
 		return r;
 	}
 	return 0;
+}
+
+struct child_ids {
+	uint64_t *v;
+	size_t n;
+};
+
+static int
+child_visit(const MDB_val *key, const MDB_val *val, void *arg)
+{
+	(void)val;
+	struct child_ids *c = arg;
+	if (key->mv_size != 16)
+		return 0;
+	uint64_t *v = realloc(c->v, (c->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->v = v;
+	c->v[c->n++] = sc_get_be64((const uint8_t *)key->mv_data + 8);
+	return 0;
+}
+
+/*
+ * The snapshot id is now called name: its children's records say so. Only
+ * work in progress has an active parent (parent_in_progress), so this is
+ * usually no child at all.
+ */
+static int
+rename_in_children(struct snap_txn *t, uint64_t id, const char *name)
+{
+	uint8_t prefix[8];
+	sc_put_be64(prefix, id);
+	struct child_ids c = {0};
+	int r = snap_txn_scan(t, SNAP_DB_SNAPSHOT_CHILDREN, prefix, 8, child_visit, &c);
+	for (size_t i = 0; r >= 0 && i < c.n; i++) {
+		uint8_t idk[8];
+		MDB_val v;
+		sc_put_be64(idk, c.v[i]);
+		r = snap_txn_get(t, SNAP_DB_SNAPSHOT_IDS, idk, 8, &v);
+		if (r < 0)
+			break;
+		_cleanup_free_ char *child = strndup(v.mv_data, v.mv_size);
+		struct snap_info info = {0};
+		r = child ? snap_snapshot_get_txn(t, child, &info) : -ENOMEM;
+		if (r < 0)
+			break;
+		char *old = info.parent;
+		info.parent = (char *)name;
+		r = rec_put(t, &info);
+		info.parent = old;
+		snap_info_clear(&info);
+	}
+	free(c.v);
+	return r < 0 ? snap_txn_fail(t, r) : 0;
 }
 
 static int
@@ -631,6 +726,8 @@ commit_write(struct snap_txn *t, void *arg)
 	sc_put_be64(idk, op->id);
 	if (r >= 0)
 		r = snap_txn_put(t, SNAP_DB_SNAPSHOT_IDS, idk, 8, op->name, strlen(op->name), 0);
+	if (r >= 0)
+		r = rename_in_children(t, op->id, op->name);
 	if (r >= 0)
 		r = snap_txn_counter_add(t, kind_counters[SNAP_KIND_ACTIVE], -1);
 	if (r >= 0)

@@ -156,6 +156,11 @@ int snap_blob_delete_txn(struct snap_txn *t, const struct snap_blob_info *info);
 /* "blobs/sha256/HEX", relative to ROOT. */
 void snap_blob_rel(char *buf, size_t len, const char *digest);
 /*
+ * A blob being committed is ingest/w.PID.STARTTIME.SEQ.sha256-HEX, linked as
+ * blobs/sha256/HEX inside the commit's transaction and unlinked after it.
+ */
+#define SNAP_INGEST_DIGEST_SEP ".sha256-"
+/*
  * Moves to trash/ the files of those blobs that no record names, under the
  * writer lock. A file is deleted by path only this way once its record is
  * gone: a writer that stored the same content since then renamed its new

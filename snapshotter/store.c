@@ -503,11 +503,52 @@ tmp_owner_alive(const char *name)
 	return sc_proc_alive((pid_t)pid, start);
 }
 
+/* Interrupted blob commits: ingest files of dead owners that have a second link. */
+struct interrupted {
+	struct snap_store *s;
+	char (*names)[NAME_MAX + 1];
+	size_t n;
+};
+
+/*
+ * A commit killed between linking its blob and committing the record leaves
+ * blobs/sha256/HEX that no record names, the same file as its ingest/ name:
+ * it goes. A record, or another file under that name, means it is not ours
+ * to touch.
+ */
+static int
+trash_interrupted_blobs(struct snap_txn *t, void *arg)
+{
+	const struct interrupted *in = arg;
+	struct snap_store *s = in->s;
+	for (size_t i = 0; i < in->n; i++) {
+		const char *hex = strstr(in->names[i], SNAP_INGEST_DIGEST_SEP);
+		hex += strlen(SNAP_INGEST_DIGEST_SEP);
+		char digest[80], blob[PATH_MAX], ingest[PATH_MAX];
+		snprintf(digest, sizeof(digest), "sha256:%s", hex);
+		MDB_val v;
+		if (!sc_digest_valid(digest) ||
+		    snap_txn_get(t, SNAP_DB_BLOBS, digest, strlen(digest), &v) == 0)
+			continue;
+		snap_blob_rel(blob, sizeof(blob), digest);
+		snprintf(ingest, sizeof(ingest), "ingest/%s", in->names[i]);
+		struct stat a, b;
+		if (fstatat(s->root_fd, blob, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    fstatat(s->root_fd, ingest, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			sc_debug("moving %s to trash: its commit was cut short", blob);
+			snap_store_trash(s, blob);
+		}
+	}
+	return t->error;
+}
+
 int
 snap_store_cleanup(struct snap_store *s, bool full, struct sc_err *err)
 {
 	/* tmp/ and ingest/: what processes that are gone were building. */
 	static const char *const owned[] = {"tmp", "ingest"};
+	struct interrupted in = {.s = s};
 	for (size_t i = 0; i < ARRAY_SIZE(owned); i++) {
 		_cleanup_close_ int fd =
 			openat(s->root_fd, owned[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -516,11 +557,34 @@ snap_store_cleanup(struct snap_store *s, bool full, struct sc_err *err)
 		while (d && (de = readdir(d))) {
 			if (de->d_name[0] == '.' || tmp_owner_alive(de->d_name))
 				continue;
+			struct stat st;
+			if (i == 1 && strstr(de->d_name, SNAP_INGEST_DIGEST_SEP) &&
+			    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    st.st_nlink > 1) {
+				/* Its blob name goes first (if it should), then this one. */
+				void *p = realloc(in.names, (in.n + 1) * sizeof(*in.names));
+				if (!p)
+					continue;
+				in.names = p;
+				snprintf(in.names[in.n++], NAME_MAX + 1, "%s", de->d_name);
+				continue;
+			}
 			char rel[PATH_MAX];
 			snprintf(rel, sizeof(rel), "%s/%s", owned[i], de->d_name);
 			sc_debug("moving %s to trash: its process is gone", rel);
 			snap_store_trash(s, rel);
 		}
+	}
+	if (in.n) {
+		int r = snap_meta_write(s->meta, trash_interrupted_blobs, &in, err);
+		for (size_t i = 0; r >= 0 && i < in.n; i++) {
+			char rel[PATH_MAX];
+			snprintf(rel, sizeof(rel), "ingest/%s", in.names[i]);
+			snap_store_trash(s, rel);
+		}
+		free(in.names);
+		if (r < 0)
+			return sc_err_prefix(err, r, "cleaning up after a crash");
 	}
 
 	/*

@@ -549,10 +549,90 @@ verify_stored_layer(struct importer *im, size_t i)
 	return r;
 }
 
+/* A layer is stored: the docker form learns its blob's size (and digest, from res). */
+static int
+layer_stored(struct importer *im, size_t i, const struct snap_layer_apply_result *res)
+{
+	struct img_desc *d = &im->layers[i];
+	if (!im->docker)
+		return 0;
+	if (res) {
+		memcpy(d->digest, res->digest, sizeof(d->digest));
+		snprintf(d->media_type, sizeof(d->media_type), "%s",
+			 snap_compression_media_type(res->compression, true));
+	}
+	struct snap_blob_info bi = {0};
+	int r = snap_content_stat(im->s, d->digest, &bi, im->err);
+	d->size = (int64_t)bi.size;
+	snap_blob_info_clear(&bi);
+	return r;
+}
+
+static int
+layer_error(struct importer *im, size_t i, int r)
+{
+	return sc_err_prefix(im->err, r, "layer %zu of %zu (%s)", i + 1, im->nlayers,
+			     im->docker ? im->layer_paths[i] : im->layers[i].digest);
+}
+
+/* Another import made snapshot key meanwhile: fine, if it joins our lease. */
+static bool
+made_meanwhile(struct importer *im, const char *key)
+{
+	const char *types[] = {"snapshot"}, *names[] = {key};
+	bool have = false;
+	struct sc_err e2 = {0};
+	if (snap_lease_attach_present(im->s, im->lease.id, types, names, 1, &have, &e2) < 0 ||
+	    !have)
+		return false;
+	sc_err_clear(im->err);
+	return true;
+}
+
+/*
+ * Commits layer pi, unpacked and syncing (*pending). *on_top (may be NULL)
+ * is the next layer, unpacked on it meanwhile. If another import committed
+ * the same chain first, that snapshot joins our lease and ours goes, with
+ * *on_top, and *redo says to unpack the next layer again.
+ */
+static int
+finish_pending(struct importer *im, struct snap_layer_job **pending, size_t pi,
+	       struct snap_layer_job **on_top, bool *redo)
+{
+	struct snap_layer_apply_result res = {0};
+	int r = snap_layer_apply_finish(*pending, &res, im->err);
+	if (r >= 0) {
+		*pending = NULL;
+		r = layer_stored(im, pi, &res);
+		return r < 0 ? layer_error(im, pi, r) : 0;
+	}
+	bool other = r == -EEXIST && made_meanwhile(im, im->chain[pi]);
+	if (on_top && *on_top) {
+		/* It sits on ours: it goes first. */
+		snap_layer_apply_cancel(*on_top);
+		*on_top = NULL;
+		*redo = other;
+	}
+	snap_layer_apply_cancel(*pending);
+	*pending = NULL;
+	if (!other)
+		return layer_error(im, pi, r);
+	/* Our tee stored the blob before the commit found the other snapshot. */
+	r = layer_stored(im, pi, &res);
+	return r < 0 ? layer_error(im, pi, r) : 0;
+}
+
+/*
+ * Each layer is unpacked while the one below it syncs (snap_layer_apply_start
+ * on the job still syncing), and committed once the next one is unpacked.
+ */
 static int
 unpack_layers(struct importer *im)
 {
-	for (size_t i = 0; i < im->nlayers; i++) {
+	struct snap_layer_job *pending = NULL; /* layer pi: unpacked, syncing */
+	size_t pi = 0;
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < im->nlayers; i++) {
 		struct img_desc *d = &im->layers[i];
 		const char *key = im->chain[i];
 		/*
@@ -562,10 +642,10 @@ unpack_layers(struct importer *im)
 		 */
 		const char *types[] = {"snapshot", "blob"}, *names[] = {key, d->digest};
 		bool present[2] = {false, false};
-		int r = snap_lease_attach_present(im->s, im->lease.id, types, names,
-						  im->docker ? 1 : 2, present, im->err);
+		r = snap_lease_attach_present(im->s, im->lease.id, types, names, im->docker ? 1 : 2,
+					      present, im->err);
 		if (r < 0)
-			return r;
+			break;
 		bool have_snap = present[0], have_blob = present[1];
 		_cleanup_close_ int fd = -EBADF;
 		if (!have_blob || !have_snap) {
@@ -577,61 +657,68 @@ unpack_layers(struct importer *im)
 				r = sc_err_setsys(im->err, fd, "cannot open layer '%s'",
 						  im->layer_paths[i]);
 		}
-		const char *expected = im->docker ? NULL : d->digest;
+		struct snap_layer_job *job = NULL;
 		if (r >= 0 && !have_snap) {
 			struct snap_layer_apply_opts ao = {
 				.limits = im->opts->limits,
 				.expected_diff_id = im->diff_ids[i],
 			};
 			if (!have_blob) {
-				r = snap_content_writer_new(im->s, expected,
+				r = snap_content_writer_new(im->s, im->docker ? NULL : d->digest,
 							    im->docker ? -1 : d->size, &ao.tee,
 							    im->err);
 				ao.tee_media_type = im->docker ? NULL : d->media_type;
 			}
-			struct snap_layer_apply_result res = {0};
+			const char *parent = pending ? snap_layer_job_key(pending)
+					     : i     ? im->chain[i - 1]
+						     : NULL;
 			if (r >= 0)
-				r = snap_layer_apply(im->s, fd, i ? im->chain[i - 1] : NULL, key,
-						     &ao, &res, im->err);
-			if (r >= 0 && im->docker) {
-				memcpy(d->digest, res.digest, sizeof(d->digest));
-				snprintf(d->media_type, sizeof(d->media_type), "%s",
-					 snap_compression_media_type(res.compression, true));
+				r = snap_layer_apply_start(im->s, fd, parent, key, &ao, &job,
+							   im->err);
+			if (r == -EEXIST && made_meanwhile(im, key)) {
+				/* Stored without its blob (the tee was dropped): read it again. */
+				have_snap = true;
+				r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
 			}
-			if (r == -EEXIST) {
-				/* Another import made it meanwhile: fine, but keep the blob. */
-				struct sc_err e2 = {0};
-				if (snap_lease_attach_present(im->s, im->lease.id, types, names, 1,
-							      &have_snap, &e2) >= 0 &&
-				    have_snap) {
-					sc_err_clear(im->err);
-					r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
-				}
-			}
-			if (r >= 0 && !have_snap)
-				have_blob = true;
 		}
-		if (r >= 0 && !have_blob) {
+		if (r < 0) {
+			r = layer_error(im, i, r);
+			break;
+		}
+		/* The layer below has synced meanwhile (or nearly): commit it. */
+		if (pending) {
+			bool redo = false;
+			r = finish_pending(im, &pending, pi, &job, &redo);
+			if (r < 0)
+				break;
+			if (redo) {
+				i--; /* unpack this layer again, on the other import's */
+				continue;
+			}
+		}
+		if (job) {
+			pending = job; /* committed once the next one is unpacked */
+			pi = i;
+			continue;
+		}
+		if (!have_blob) {
 			enum snap_compression c = SNAP_COMPRESSION_NONE;
 			r = store_layer(im, i, fd, &c);
 			if (r >= 0 && im->docker)
 				snprintf(d->media_type, sizeof(d->media_type), "%s",
 					 snap_compression_media_type(c, true));
-		} else if (r >= 0 && have_snap) {
+		} else {
 			r = verify_stored_layer(im, i);
 		}
-		if (r >= 0 && im->docker) {
-			struct snap_blob_info bi = {0};
-			r = snap_content_stat(im->s, d->digest, &bi, im->err);
-			d->size = (int64_t)bi.size;
-			snap_blob_info_clear(&bi);
-		}
+		if (r >= 0)
+			r = layer_stored(im, i, NULL);
 		if (r < 0)
-			return sc_err_prefix(im->err, r, "layer %zu of %zu (%s)", i + 1,
-					     im->nlayers,
-					     im->docker ? im->layer_paths[i] : d->digest);
+			r = layer_error(im, i, r);
 	}
-	return 0;
+	if (pending && r >= 0)
+		return finish_pending(im, &pending, pi, NULL, NULL);
+	snap_layer_apply_cancel(pending);
+	return r;
 }
 
 /* The docker form has no manifest: write the OCI one it implies. */

@@ -34,6 +34,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1198,10 +1199,62 @@ tee_sink(void *arg, const void *data, size_t len, struct sc_err *err)
 	return snap_content_write(arg, data, len, err);
 }
 
+/* An applied layer waiting for its sync and commit (snap_layer_apply_start). */
+struct snap_layer_job {
+	struct snap_store *s;
+	char key[96];
+	char *name;
+	char dir[PATH_MAX];
+	int dfd;
+	struct snap_content_writer *tee;
+	const char *tee_media_type;
+	const struct snap_label *labels;
+	size_t nlabels;
+	struct snap_layer_apply_result res;
+	pthread_t syncer;
+	bool syncing; /* the syncer runs */
+	int sync_errno;
+};
+
+static void *
+sync_thread(void *arg)
+{
+	struct snap_layer_job *job = arg;
+	job->sync_errno = syncfs(job->dfd) < 0 ? errno : 0;
+	return NULL;
+}
+
+/* Waits for the job's sync (running it here if no thread could). */
+static int
+job_sync(struct snap_layer_job *job, struct sc_err *err)
+{
+	if (job->syncing) {
+		pthread_join(job->syncer, NULL);
+		job->syncing = false;
+	} else if (job->sync_errno < 0) {
+		job->sync_errno = syncfs(job->dfd) < 0 ? errno : 0;
+	}
+	if (job->sync_errno > 0)
+		return sc_err_setsys(err, -job->sync_errno, "cannot sync '%s'", job->dir);
+	return 0;
+}
+
+static void
+job_free(struct snap_layer_job *job)
+{
+	if (job->syncing)
+		pthread_join(job->syncer, NULL);
+	if (job->dfd >= 0)
+		close(job->dfd);
+	snap_content_abort(job->tee);
+	free(job->name);
+	free(job);
+}
+
 int
-snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *name,
-		 const struct snap_layer_apply_opts *opts, struct snap_layer_apply_result *ret,
-		 struct sc_err *err)
+snap_layer_apply_start(struct snap_store *s, int fd, const char *parent, const char *name,
+		       const struct snap_layer_apply_opts *opts, struct snap_layer_job **ret,
+		       struct sc_err *err)
 {
 	struct snap_content_writer *tee = opts ? opts->tee : NULL;
 	int r = snap_key_validate(name, err);
@@ -1215,21 +1268,38 @@ snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *n
 		snap_content_abort(tee);
 		return sc_err_set(err, -EEXIST, "snapshot '%s' already exists", name);
 	}
-	char key[96], rnd[17];
-	sc_random_hex(rnd, 8);
-	snprintf(key, sizeof(key), "apply.%d.%s", (int)getpid(), rnd);
-	const struct snap_prepare_opts po = {.owned = true}; /* gone with us if we are killed */
-	r = snap_snapshot_prepare(s, key, parent, SNAP_KIND_ACTIVE, &po, &info, err);
-	if (r < 0) {
+	struct snap_layer_job *job = calloc(1, sizeof(*job));
+	if (job)
+		job->name = strdup(name);
+	if (!job || !job->name) {
+		free(job);
 		snap_content_abort(tee);
+		return sc_err_set(err, -ENOMEM, "out of memory");
+	}
+	job->s = s;
+	job->dfd = -EBADF;
+	job->tee = tee;
+	if (opts) {
+		job->tee_media_type = opts->tee_media_type;
+		job->labels = opts->labels;
+		job->nlabels = opts->nlabels;
+	}
+	char rnd[17];
+	sc_random_hex(rnd, 8);
+	snprintf(job->key, sizeof(job->key), "apply.%d.%s", (int)getpid(), rnd);
+	/* Gone with us if we are killed; on a layer still syncing if that is the parent. */
+	const struct snap_prepare_opts po = {.owned = true, .parent_in_progress = true};
+	r = snap_snapshot_prepare(s, job->key, parent, SNAP_KIND_ACTIVE, &po, &info, err);
+	if (r < 0) {
+		job_free(job);
 		return r;
 	}
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s/snapshots/%" PRIu64 "/fs", snap_store_root(s), info.id);
+	snprintf(job->dir, sizeof(job->dir), "%s/snapshots/%" PRIu64 "/fs", snap_store_root(s),
+		 info.id);
 	snap_info_clear(&info);
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		r = sc_err_setsys(err, -errno, "cannot open '%s'", dir);
+	job->dfd = open(job->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (job->dfd < 0)
+		r = sc_err_setsys(err, -errno, "cannot open '%s'", job->dir);
 	bool overlay = strcmp(snap_store_driver_name(s), "overlay") == 0;
 	/* Overlay: the upper folder alone does not show what the lower layers hold. */
 	struct snap_layer_apply_opts with_lowers = {0};
@@ -1237,33 +1307,77 @@ snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *n
 		with_lowers = *opts;
 	struct snap_mounts m = {0};
 	if (r >= 0 && overlay && parent) {
-		r = snap_snapshot_mounts(s, key, &m, err);
+		r = snap_snapshot_mounts(s, job->key, &m, err);
 		if (r >= 0 && m.n == 1 && m.v[0].nlowers) {
 			with_lowers.lowers = (const char *const *)m.v[0].lowers;
 			with_lowers.nlowers = m.v[0].nlowers;
 		}
 	}
-	struct snap_layer_apply_result res = {0};
 	if (r >= 0)
-		r = snap_layer_unpack(fd, dfd, overlay, &with_lowers, tee ? tee_sink : NULL, tee,
-				      &res, err);
+		r = snap_layer_unpack(fd, job->dfd, overlay, &with_lowers, tee ? tee_sink : NULL,
+				      tee, &job->res, err);
 	snap_mounts_clear(&m);
-	if (r >= 0 && syncfs(dfd) < 0)
-		r = sc_err_setsys(err, -errno, "cannot sync '%s'", dir);
-	if (tee) {
-		if (r >= 0)
-			r = snap_content_commit(tee, opts->tee_media_type, res.digest, err);
-		else
-			snap_content_abort(tee);
-	}
-	if (r >= 0)
-		r = snap_snapshot_commit(s, name, key, opts ? opts->labels : NULL,
-					 opts ? opts->nlabels : 0, err);
 	if (r < 0) {
-		snap_snapshot_remove(s, key, NULL);
+		snap_layer_apply_cancel(job);
 		return r;
 	}
-	if (ret)
-		*ret = res;
+	/* Its writes go to the disk while the caller goes on (the next layer, say). */
+	job->sync_errno = -1; /* not synced yet */
+	job->syncing = sc_thread_start(&job->syncer, sync_thread, job) == 0;
+	*ret = job;
 	return 0;
+}
+
+const char *
+snap_layer_job_key(const struct snap_layer_job *job)
+{
+	return job->key;
+}
+
+int
+snap_layer_apply_finish(struct snap_layer_job *job, struct snap_layer_apply_result *ret,
+			struct sc_err *err)
+{
+	if (ret)
+		*ret = job->res; /* also on failure: the tee's blob may be stored */
+	int r = job_sync(job, err);
+	if (r >= 0 && job->tee) {
+		r = snap_content_commit(job->tee, job->tee_media_type, job->res.digest, err);
+		job->tee = NULL; /* consumed either way */
+	}
+	if (r >= 0)
+		r = snap_snapshot_commit(job->s, job->name, job->key, job->labels, job->nlabels,
+					 err);
+	if (r < 0)
+		return r;
+	job_free(job);
+	return 0;
+}
+
+void
+snap_layer_apply_cancel(struct snap_layer_job *job)
+{
+	if (!job)
+		return;
+	if (job->syncing) {
+		pthread_join(job->syncer, NULL);
+		job->syncing = false;
+	}
+	snap_snapshot_remove(job->s, job->key, NULL);
+	job_free(job);
+}
+
+int
+snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *name,
+		 const struct snap_layer_apply_opts *opts, struct snap_layer_apply_result *ret,
+		 struct sc_err *err)
+{
+	struct snap_layer_job *job = NULL;
+	int r = snap_layer_apply_start(s, fd, parent, name, opts, &job, err);
+	if (r < 0)
+		return r;
+	r = snap_layer_apply_finish(job, ret, err);
+	if (r < 0)
+		snap_layer_apply_cancel(job);
+	return r;
 }

@@ -277,6 +277,46 @@ TEST(work_in_progress_has_an_owner)
 	snap_store_close(s);
 }
 
+TEST(work_in_progress_stacks_on_its_own)
+{
+	struct snap_store *s = open_store("stack");
+	struct sc_err err = SC_ERR_INIT;
+	struct snap_prepare_opts owned = {.owned = true};
+	struct snap_prepare_opts on_wip = {.owned = true, .parent_in_progress = true};
+	ASSERT_OK(snap_snapshot_prepare(s, "w1", NULL, SNAP_KIND_ACTIVE, &owned, NULL, &err));
+	/* An active parent only when asked for, and only this process's own. */
+	ASSERT_ERRNO(snap_snapshot_prepare(s, "w2", "w1", SNAP_KIND_ACTIVE, &owned, NULL, &err),
+		     -EINVAL);
+	ASSERT_TRUE(strstr(sc_err_msg(&err), "not committed") != NULL);
+	sc_err_clear(&err);
+	ASSERT_OK(snap_snapshot_prepare(s, "other", NULL, SNAP_KIND_ACTIVE, NULL, NULL, &err));
+	ASSERT_ERRNO(snap_snapshot_prepare(s, "w3", "other", SNAP_KIND_ACTIVE, &on_wip, NULL, &err),
+		     -EINVAL);
+	sc_err_clear(&err);
+	ASSERT_OK(snap_snapshot_prepare(s, "w2", "w1", SNAP_KIND_ACTIVE, &on_wip, NULL, &err));
+	/* The one below commits first; its new name reaches the record above. */
+	ASSERT_ERRNO(snap_snapshot_commit(s, "c2", "w2", NULL, 0, &err), -EINVAL);
+	ASSERT_TRUE(strstr(sc_err_msg(&err), "not committed yet") != NULL);
+	sc_err_clear(&err);
+	ASSERT_ERRNO(snap_snapshot_remove(s, "w1", &err), -EBUSY);
+	sc_err_clear(&err);
+	ASSERT_OK(snap_snapshot_commit(s, "c1", "w1", NULL, 0, &err));
+	struct snap_info info = {0};
+	ASSERT_OK(snap_snapshot_stat(s, "w2", &info, &err));
+	ASSERT_STREQ(info.parent, "c1");
+	snap_info_clear(&info);
+	ASSERT_OK(snap_snapshot_commit(s, "c2", "w2", NULL, 0, &err));
+	ASSERT_OK(snap_snapshot_stat(s, "c2", &info, &err));
+	ASSERT_STREQ(info.parent, "c1");
+	ASSERT_TRUE(snap_info_label(&info, SNAP_OWNER_LABEL) == NULL);
+	snap_info_clear(&info);
+	ASSERT_ERRNO(snap_snapshot_remove(s, "c1", &err), -EBUSY);
+	sc_err_clear(&err);
+	ASSERT_OK(snap_snapshot_remove(s, "c2", &err));
+	ASSERT_OK(snap_snapshot_remove(s, "c1", &err));
+	snap_store_close(s);
+}
+
 TEST(keys_are_validated)
 {
 	struct snap_store *s = open_store("keys");

@@ -194,6 +194,29 @@ int snap_layer_apply(struct snap_store *s, int fd, const char *parent, const cha
 		     struct sc_err *err);
 
 /*
+ * snap_layer_apply in two halves, so that the next layer can be unpacked
+ * while this one's writes reach the disk. start unpacks into an active
+ * snapshot (this process's work in progress, named by
+ * snap_layer_job_key) and starts syncing it on a thread; parent may be
+ * another job's key, not finished yet. finish waits for that sync, then
+ * commits the tee's blob and the snapshot as name (a job on top of another
+ * is finished after it). On start's failure nothing is left; on finish's
+ * the job stays, for snap_layer_apply_cancel, which removes its snapshot
+ * (cancel the jobs on top of it first) and frees it. Errors: as
+ * snap_layer_apply.
+ */
+struct snap_layer_job;
+int snap_layer_apply_start(struct snap_store *s, int fd, const char *parent, const char *name,
+			   const struct snap_layer_apply_opts *opts, struct snap_layer_job **ret,
+			   struct sc_err *err);
+const char *snap_layer_job_key(const struct snap_layer_job *job);
+/* On success the job is freed. ret (may be NULL) is filled in either way. */
+int snap_layer_apply_finish(struct snap_layer_job *job, struct snap_layer_apply_result *ret,
+			    struct sc_err *err);
+/* NULL-safe. */
+void snap_layer_apply_cancel(struct snap_layer_job *job);
+
+/*
  * Unpacks a layer from fd into the directory dirfd (the lower-level part of
  * snap_layer_apply). overlay selects the overlay form of whiteouts.
  * tee and tee_media_type in opts are ignored (the caller handles them

@@ -162,6 +162,13 @@ struct snap_prepare_opts {
 	size_t nlabels;
 	uint64_t quota; /* 0 = none */
 	bool owned;	/* this process's work in progress: labelled SNAP_OWNER_LABEL */
+	/*
+	 * The parent may be this process's own work in progress (an active
+	 * snapshot it owns, say a layer applied and still syncing) rather than
+	 * a committed snapshot. The parent must then be committed before this
+	 * snapshot is; its commit renames it in this one's record.
+	 */
+	bool parent_in_progress;
 };
 
 /* True when labels name an owner (SNAP_OWNER_LABEL) that is no longer running. */
@@ -183,9 +190,11 @@ int snap_snapshot_prepare(struct snap_store *s, const char *key, const char *par
 
 /*
  * Commits the active snapshot key as name: measures its size once, then in
- * one transaction the key record is replaced by a committed record.
+ * one transaction the key record is replaced by a committed record (and
+ * the records of snapshots prepared on it in progress name it anew).
  * labels (may be NULL) are added to the ones it had.
- * Errors: -ENOENT key missing; -EINVAL key not active; -EEXIST name exists.
+ * Errors: -ENOENT key missing; -EINVAL key not active, or its parent not
+ * committed yet; -EEXIST name exists.
  */
 int snap_snapshot_commit(struct snap_store *s, const char *name, const char *key,
 			 const struct snap_label *labels, size_t nlabels, struct sc_err *err);
