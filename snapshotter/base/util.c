@@ -495,3 +495,27 @@ sc_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
+
+static int umask_value = -1;
+
+static void
+umask_read(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned m;
+		if (sscanf(line, "Umask: %o", &m) == 1) {
+			umask_value = (int)(m & 0777);
+			break;
+		}
+	}
+}
+
+int
+sc_umask(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, umask_read);
+	return umask_value;
+}

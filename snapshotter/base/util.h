@@ -91,3 +91,9 @@ sc_get_be64(const uint8_t *p)
  * the positive error pthread_create gave.
  */
 int sc_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
+
+/*
+ * The process's umask, read once (from /proc/self/status, so it is never
+ * changed, not even for a moment); -1 where it cannot be read.
+ */
+int sc_umask(void);

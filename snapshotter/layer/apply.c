@@ -163,6 +163,22 @@ struct unpacker {
 	int cb_error;
 	char parent[SNAP_LAYER_PATH_MAX + 1]; /* the cached parent folder */
 	int parent_fd;
+	/*
+	 * What the kernel gives a new entry in the cached parent folder, read
+	 * once per folder (parent_facts): its group, and whether a default ACL
+	 * rather than the umask shapes its mode.
+	 */
+	bool facts_known;
+	bool default_acl;
+	gid_t new_gid;
+	int umask; /* the process's (-1: unknown) */
+	/*
+	 * The folder resolved last, when it resolved to itself (no symlink on
+	 * the way): a folder below it resolves from there. An entry on the
+	 * way (one that could replace a folder by a symlink) shortens it.
+	 */
+	char resolved[SNAP_LAYER_PATH_MAX + 1];
+	size_t resolved_len;
 	/* Folders whose times are set at the end; on native, what this layer created. */
 	struct path_tree paths;
 	uint64_t implied; /* folders made that no entry named (they count as entries) */
@@ -435,7 +451,13 @@ resolve_in_root(struct unpacker *u, const char *dir, const char *entry, char *ou
 	char rest[RESOLVE_STACK_MAX];
 	size_t tl = 0, ol = 0, links = 0;
 	out[0] = '\0';
-	if (!push_reversed(rest, &tl, dir))
+	size_t rl = u->resolved_len;
+	bool below = rl && strncmp(dir, u->resolved, rl) == 0 && (dir[rl] == '/' || !dir[rl]);
+	if (below) {
+		memcpy(out, u->resolved, rl + 1);
+		ol = rl;
+	}
+	if (!push_reversed(rest, &tl, below ? dir + rl : dir))
 		return sc_err_set(u->err, -ENAMETOOLONG,
 				  "entry '%.200s': its folder resolves to too long a path", entry);
 	while (tl > 0) {
@@ -491,7 +513,24 @@ resolve_in_root(struct unpacker *u, const char *dir, const char *entry, char *ou
 					  "entry '%.200s': its folder resolves to too long a path",
 					  entry);
 	}
+	if (links == 0 && strcmp(out, dir) == 0) {
+		memcpy(u->resolved, out, ol + 1);
+		u->resolved_len = ol;
+	}
 	return 0;
+}
+
+/* An entry at path may replace a folder on the way to the one resolved last. */
+static void
+forget_resolved(struct unpacker *u, const char *path)
+{
+	size_t pl = strlen(path);
+	if (pl > u->resolved_len || strncmp(u->resolved, path, pl) != 0 ||
+	    (u->resolved[pl] != '/' && u->resolved[pl] != '\0'))
+		return;
+	const char *slash = strrchr(path, '/');
+	u->resolved_len = slash ? (size_t)(slash - path) : 0;
+	u->resolved[u->resolved_len] = '\0';
 }
 
 /* The folder holding path (cached: layers are sorted, so it rarely changes). */
@@ -515,6 +554,7 @@ parent_fd(struct unpacker *u, const char *path, const char **ret_base)
 		return fd;
 	memcpy(u->parent, dir, dl + 1);
 	u->parent_fd = fd;
+	u->facts_known = false;
 	return fd;
 }
 
@@ -525,6 +565,46 @@ forget_parent(struct unpacker *u)
 		close(u->parent_fd);
 	u->parent_fd = -EBADF;
 	u->parent[0] = '\0';
+	u->facts_known = false;
+}
+
+/* Reads what new entries in dfd, the cached parent, are given; false if it cannot tell. */
+static bool
+parent_facts(struct unpacker *u, int dfd)
+{
+	if (dfd != u->parent_fd || dfd < 0)
+		return false;
+	if (!u->facts_known) {
+		struct stat st;
+		if (fstat(dfd, &st) < 0)
+			return false;
+		/* The folder's group where it is set-group-id, else ours. */
+		u->new_gid = (st.st_mode & S_ISGID) ? st.st_gid : getegid();
+		u->default_acl = fgetxattr(dfd, "system.posix_acl_default", NULL, 0) >= 0 ||
+				 (errno != ENODATA && errno != EOPNOTSUPP);
+		u->facts_known = true;
+	}
+	return true;
+}
+
+/* Does a new entry in dfd already belong to uid:gid (so no chown is needed)? */
+static bool
+new_owner_is(struct unpacker *u, int dfd, uid_t uid, gid_t gid)
+{
+	if (!u->root_user)
+		return true; /* never chowned */
+	return parent_facts(u, dfd) && uid == 0 && gid == u->new_gid;
+}
+
+/*
+ * Does a new file in dfd made with mode perm get exactly perm (so no chmod
+ * is needed)? Not with set-id bits, bits the umask takes, or a default ACL.
+ */
+static bool
+new_mode_is(struct unpacker *u, int dfd, mode_t perm)
+{
+	return u->umask >= 0 && !(perm & (07000 | (mode_t)u->umask)) && parent_facts(u, dfd) &&
+	       !u->default_acl;
 }
 
 /* Removes whatever is at base (a folder with its contents), never following a symlink. */
@@ -563,6 +643,7 @@ struct meta {
 	uid_t uid;
 	gid_t gid;
 	mode_t perm;
+	bool as_created; /* owner and mode were right from creation */
 	struct timespec ts[2];
 	size_t nxattrs;
 	char *xattrs; /* nxattrs times: name, '\0', uint32_t length, value */
@@ -621,9 +702,9 @@ meta_clear(struct meta *m)
 static int
 meta_apply(const struct meta *m, bool root_user, int fd, const char *path, struct sc_err *err)
 {
-	if (root_user && fchown(fd, m->uid, m->gid) < 0)
+	if (!m->as_created && root_user && fchown(fd, m->uid, m->gid) < 0)
 		return sc_err_setsys(err, -errno, "cannot set the owner of '%s'", path);
-	if (fchmod(fd, m->perm) < 0)
+	if (!m->as_created && fchmod(fd, m->perm) < 0)
 		return sc_err_setsys(err, -errno, "cannot set the mode of '%s'", path);
 	const char *p = m->xattrs;
 	for (size_t i = 0; i < m->nxattrs; i++) {
@@ -683,9 +764,14 @@ static int
 unpack_file(struct unpacker *u, struct archive_entry *e, int dfd, const char *base,
 	    const char *path)
 {
+	/* Made with its final owner and mode where the kernel gives them: no chown, no chmod. */
+	mode_t perm = archive_entry_perm(e) & 07777;
+	bool exact =
+		new_owner_is(u, dfd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) &&
+		new_mode_is(u, dfd, perm);
 	int fd = -EBADF;
 	for (int tries = 0; tries < 2; tries++) {
-		fd = openat2_beneath(dfd, base, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		fd = openat2_beneath(dfd, base, O_WRONLY | O_CREAT | O_EXCL, exact ? perm : 0600);
 		if (fd != -EEXIST)
 			break;
 		int r = remove_existing(u, dfd, base, path);
@@ -709,6 +795,7 @@ unpack_file(struct unpacker *u, struct archive_entry *e, int dfd, const char *ba
 		free(pf);
 		return r;
 	}
+	pf->meta.as_created = exact;
 	/* From here the writer owns fd and pf, whatever happens. */
 	r = snap_copy_writer_begin(u->w, TAKE_FD(f), path, finish_file, pf, u->err);
 	if (r < 0)
@@ -776,6 +863,7 @@ unpack_dir(struct unpacker *u, struct archive_entry *e, int dfd, const char *bas
 	if (fd < 0)
 		return resolve_error(u, fd, path);
 	_cleanup_close_ int f = fd;
+	u->facts_known = false; /* it may be the cached parent, its group or ACL about to change */
 	struct meta m;
 	int r = meta_from_entry(u, e, path, &m);
 	if (r >= 0)
@@ -871,8 +959,10 @@ unpack_other(struct unpacker *u, struct archive_entry *e, int dfd, const char *b
 	}
 	if (hl)
 		return 0; /* a hard link shares its target's metadata */
-	if (u->root_user && fchownat(dfd, base, (uid_t)archive_entry_uid(e),
-				     (gid_t)archive_entry_gid(e), AT_SYMLINK_NOFOLLOW) < 0)
+	uid_t uid = (uid_t)archive_entry_uid(e);
+	gid_t gid = (gid_t)archive_entry_gid(e);
+	if (u->root_user && !new_owner_is(u, dfd, uid, gid) &&
+	    fchownat(dfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return sc_err_setsys(u->err, -errno, "cannot set the owner of '%s'", path);
 	if (type != AE_IFLNK && fchmodat(dfd, base, archive_entry_perm(e) & 07777, 0) < 0)
 		return sc_err_setsys(u->err, -errno, "cannot set the mode of '%s'", path);
@@ -1018,6 +1108,7 @@ unpack_entry(struct unpacker *u, struct archive_entry *e)
 				  u->lim.max_bytes);
 	if (len == 0)
 		return 0; /* the root folder itself: it is the snapshot's */
+	forget_resolved(u, path);
 	const char *base;
 	int dfd = parent_fd(u, path, &base);
 	if (dfd < 0)
@@ -1096,6 +1187,7 @@ snap_layer_unpack(int fd, int dirfd, bool overlay, const struct snap_layer_apply
 		.root_user = geteuid() == 0,
 		.err = err,
 		.parent_fd = -EBADF,
+		.umask = sc_umask(),
 	};
 	if (opts) {
 		u.lim = opts->limits;

@@ -213,3 +213,47 @@ diff -u "$TEST_TMP/before" "$TEST_TMP/after" || fail "a failed metadata write ch
 rm -f "$M/fill" "$M/fill2"
 snap snapshot prepare k1 --label "a=$big" >/dev/null || fail "prepare after freeing space"
 pass "metadata on a full disk: one line saying so, nothing changed, works again once space is free"
+
+# Owners and modes are the tar's, whatever the kernel would give a new file:
+# files are created with their final mode and not chowned or chmodded where
+# the kernel gives that anyway, so a set-group-id folder, the umask and a
+# default ACL must each still come out as the tar says.
+python3 - "$TEST_TMP/own.tar" "$TEST_TMP/own.want" <<'PY'
+import io, sys, tarfile
+want = []
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    def add(name, kind, mode, uid=0, gid=0):
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = kind, mode, uid, gid, 1000000000
+        data = None
+        if kind == tarfile.REGTYPE:
+            ti.size, data = 1, io.BytesIO(b"x")
+        if kind == tarfile.SYMTYPE:
+            ti.linkname = "elsewhere"
+        t.addfile(ti, data)
+        want.append("%s %s %d %d" % (name, "-" if kind == tarfile.SYMTYPE else "%o" % mode, uid, gid))
+    add("sg", tarfile.DIRTYPE, 0o2775, 0, 5)
+    add("sg/root-group", tarfile.REGTYPE, 0o644)
+    add("sg/its-group", tarfile.REGTYPE, 0o644, 0, 5)
+    add("sg/link", tarfile.SYMTYPE, 0o777)
+    add("plain", tarfile.DIRTYPE, 0o755)
+    for m in (0o644, 0o666, 0o777, 0o600, 0o444, 0o4755, 0o2755, 0o1755, 0o0):
+        add("plain/m%o" % m, tarfile.REGTYPE, m)
+    add("plain/user", tarfile.REGTYPE, 0o644, 1000, 1000)
+    add("plain/user-link", tarfile.SYMTYPE, 0o777, 1000, 1000)
+open(sys.argv[2], "w").write("\n".join(sorted(want)) + "\n")
+PY
+owners() { (cd "$1" && find . -mindepth 1 -printf '%P %y %m %U %G\n' | LC_ALL=C sort |
+	awk '{print $1, ($2 == "l" ? "-" : $3), $4, $5}'); }
+STORE0=$STORE
+for how in "umask 022" "umask 077" "umask 000" "default ACL"; do
+	STORE="$TEST_TMP/own-${how// /-}"
+	mkdir -p "$STORE"
+	[ "$how" = "default ACL" ] && setfacl -d -m u::rwx,g::---,o::--- "$STORE"
+	( umask "${how#umask }" 2>/dev/null || umask 022; snap layer apply "$TEST_TMP/own.tar" own >/dev/null ) ||
+		fail "$how: apply failed"
+	diff -u "$TEST_TMP/own.want" <(owners "$(fs_of own)") ||
+		fail "$how: owners or modes differ from the tar's"
+done
+STORE=$STORE0
+pass "owners and modes as the tar says under umask 022, 077 and 000 and a default ACL, in a set-group-id folder too"
