@@ -745,6 +745,14 @@ int
 snap_snapshot_commit(struct snap_store *s, const char *name, const char *key,
 		     const struct snap_label *labels, size_t nlabels, struct sc_err *err)
 {
+	return snap_snapshot_commit_measured(s, name, key, labels, nlabels, NULL, err);
+}
+
+int
+snap_snapshot_commit_measured(struct snap_store *s, const char *name, const char *key,
+			      const struct snap_label *labels, size_t nlabels,
+			      const struct snap_usage *measured, struct sc_err *err)
+{
 	int r = snap_key_validate(name, err);
 	if (r >= 0)
 		r = snap_key_validate(key, err);
@@ -775,9 +783,15 @@ snap_snapshot_commit(struct snap_store *s, const char *name, const char *key,
 				       .nlabels = nlabels};
 		uint64_t quota = info.quota;
 		snap_info_clear(&info);
-		r = snap_du(AT_FDCWD, dir, &op.size, &op.inodes);
-		if (r < 0)
-			return sc_err_setsys(err, r, "commit '%s': cannot measure '%s'", name, dir);
+		if (measured && attempt == 0 && measured->id == op.id) {
+			op.size = measured->bytes;
+			op.inodes = measured->inodes;
+		} else {
+			r = snap_du(AT_FDCWD, dir, &op.size, &op.inodes);
+			if (r < 0)
+				return sc_err_setsys(err, r, "commit '%s': cannot measure '%s'",
+						     name, dir);
+		}
 		/* With a quota the driver counts the snapshot's own bytes (btrfs: not
 		 * what it shares with its parent), once its writes are on disk. */
 		uint64_t own;

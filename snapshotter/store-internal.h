@@ -108,6 +108,20 @@ int snap_mounts_bind(struct snap_mounts *ret, const char *dir, bool ro);
 /* Bytes (allocated blocks) and inodes of a tree, each hard-linked inode counted once. */
 int snap_du(int dirfd, const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes);
 
+/* What snap_du found in snapshots/ID, measured by the caller ahead of its commit. */
+struct snap_usage {
+	uint64_t id;
+	uint64_t bytes, inodes;
+};
+/*
+ * snap_snapshot_commit with the snapshot's folder measured already (an
+ * applied layer, measured on its sync thread once its writes were done);
+ * measured NULL, or of another id, measures here.
+ */
+int snap_snapshot_commit_measured(struct snap_store *s, const char *name, const char *key,
+				  const struct snap_label *labels, size_t nlabels,
+				  const struct snap_usage *measured, struct sc_err *err);
+
 /* Edges and pins inside a transaction (refs.c). */
 int snap_ref_add_txn(struct snap_txn *t, const char *from, const char *to);
 int snap_ref_del_txn(struct snap_txn *t, const char *from, const char *to);

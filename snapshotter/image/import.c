@@ -589,121 +589,127 @@ made_meanwhile(struct importer *im, const char *key)
 	return true;
 }
 
-/*
- * Commits layer pi, unpacked and syncing (*pending). *on_top (may be NULL)
- * is the next layer, unpacked on it meanwhile. If another import committed
- * the same chain first, that snapshot joins our lease and ours goes, with
- * *on_top, and *redo says to unpack the next layer again.
- */
+/* One pass over the layers (apply_layers). */
+struct layer_pass {
+	struct snap_layer_job *job[SNAP_IMAGE_LAYERS_MAX]; /* NULL: its snapshot is here */
+	int fd[SNAP_IMAGE_LAYERS_MAX];
+	bool have_blob[SNAP_IMAGE_LAYERS_MAX];
+};
+
+/* The job for layer i, on layer i - 1's (its job's while that is in progress). */
 static int
-finish_pending(struct importer *im, struct snap_layer_job **pending, size_t pi,
-	       struct snap_layer_job **on_top, bool *redo)
+new_job(struct importer *im, struct layer_pass *p, size_t i)
 {
-	struct snap_layer_apply_result res = {0};
-	int r = snap_layer_apply_finish(*pending, &res, im->err);
-	if (r >= 0) {
-		*pending = NULL;
-		r = layer_stored(im, pi, &res);
-		return r < 0 ? layer_error(im, pi, r) : 0;
+	struct img_desc *d = &im->layers[i];
+	struct snap_layer_apply_opts ao = {
+		.limits = im->opts->limits,
+		.expected_diff_id = im->diff_ids[i],
+		.tee_media_type = im->docker ? NULL : d->media_type,
+	};
+	int r = 0;
+	if (!p->have_blob[i])
+		r = snap_content_writer_new(im->s, im->docker ? NULL : d->digest,
+					    im->docker ? -1 : d->size, &ao.tee, im->err);
+	const char *parent = i == 0	     ? NULL
+			     : p->job[i - 1] ? snap_layer_job_key(p->job[i - 1])
+					     : im->chain[i - 1];
+	if (r >= 0)
+		r = snap_layer_job_new(im->s, parent, im->chain[i], &ao, &p->job[i], im->err);
+	if (r == -EEXIST && made_meanwhile(im, im->chain[i])) {
+		/* Stored without its blob (the tee was dropped): that is read below. */
+		sc_debug("import: layer %zu is stored by another import already", i + 1);
+		p->job[i] = NULL;
+		r = 0;
 	}
-	bool other = r == -EEXIST && made_meanwhile(im, im->chain[pi]);
-	if (on_top && *on_top) {
-		/* It sits on ours: it goes first. */
-		snap_layer_apply_cancel(*on_top);
-		*on_top = NULL;
-		*redo = other;
-	}
-	snap_layer_apply_cancel(*pending);
-	*pending = NULL;
-	if (!other)
-		return layer_error(im, pi, r);
-	/* Our tee stored the blob before the commit found the other snapshot. */
-	r = layer_stored(im, pi, &res);
-	return r < 0 ? layer_error(im, pi, r) : 0;
+	return r;
 }
 
 /*
- * Each layer is unpacked while the one below it syncs (snap_layer_apply_start
- * on the job still syncing), and committed once the next one is unpacked.
+ * Every layer whose snapshot is missing is applied as a job (snap_layer_job_new):
+ * first every job is made (on overlay; the other drivers copy the parent's
+ * tree when a job is made, so there each is made after the one below is
+ * unpacked), then each is unpacked, its sync starting as the next one
+ * unpacks, and only once all are synced are they committed, in order. So
+ * no metadata transaction waits for file data (ext4's ordered mode makes a
+ * transaction's sync write the data before it). If another import commits
+ * one of our layers first, ours goes with the jobs above it, and *again
+ * asks for another pass.
  */
 static int
-unpack_layers(struct importer *im)
+apply_layers(struct importer *im, bool *again)
 {
-	struct snap_layer_job *pending = NULL; /* layer pi: unpacked, syncing */
-	size_t pi = 0;
+	struct layer_pass p;
+	for (size_t i = 0; i < im->nlayers; i++) {
+		p.job[i] = NULL;
+		p.fd[i] = -EBADF;
+	}
+	bool overlay = strcmp(snap_store_driver_name(im->s), "overlay") == 0;
+	size_t i = 0, failed = 0;
 	int r = 0;
-	for (size_t i = 0; r >= 0 && i < im->nlayers; i++) {
+	/*
+	 * What is here already joins the lease in the same transaction that
+	 * finds it, so no collection can take it from under us; what is not
+	 * is made below, joining the lease as it is made.
+	 */
+	bool have_snap[SNAP_IMAGE_LAYERS_MAX];
+	for (i = 0; r >= 0 && i < im->nlayers; i++) {
+		failed = i;
 		struct img_desc *d = &im->layers[i];
-		const char *key = im->chain[i];
-		/*
-		 * What is here already joins the lease in the same transaction
-		 * that finds it, so no collection can take it from under us;
-		 * what is not is made below, joining the lease as it is made.
-		 */
-		const char *types[] = {"snapshot", "blob"}, *names[] = {key, d->digest};
+		const char *types[] = {"snapshot", "blob"}, *names[] = {im->chain[i], d->digest};
 		bool present[2] = {false, false};
 		r = snap_lease_attach_present(im->s, im->lease.id, types, names, im->docker ? 1 : 2,
 					      present, im->err);
 		if (r < 0)
 			break;
-		bool have_snap = present[0], have_blob = present[1];
-		_cleanup_close_ int fd = -EBADF;
-		if (!have_blob || !have_snap) {
-			if (have_blob)
-				r = snap_content_open(im->s, d->digest, &fd, NULL, im->err);
-			else
-				fd = img_open_beneath(im->dirfd, im->layer_paths[i], O_RDONLY);
-			if (fd < 0 && r >= 0)
-				r = sc_err_setsys(im->err, fd, "cannot open layer '%s'",
+		have_snap[i] = present[0];
+		p.have_blob[i] = present[1];
+		if (!present[0] || !present[1]) {
+			if (present[1])
+				r = snap_content_open(im->s, d->digest, &p.fd[i], NULL, im->err);
+			else if ((p.fd[i] = img_open_beneath(im->dirfd, im->layer_paths[i],
+							     O_RDONLY)) < 0)
+				r = sc_err_setsys(im->err, p.fd[i], "cannot open layer '%s'",
 						  im->layer_paths[i]);
 		}
-		struct snap_layer_job *job = NULL;
-		if (r >= 0 && !have_snap) {
-			struct snap_layer_apply_opts ao = {
-				.limits = im->opts->limits,
-				.expected_diff_id = im->diff_ids[i],
-			};
-			if (!have_blob) {
-				r = snap_content_writer_new(im->s, im->docker ? NULL : d->digest,
-							    im->docker ? -1 : d->size, &ao.tee,
-							    im->err);
-				ao.tee_media_type = im->docker ? NULL : d->media_type;
-			}
-			const char *parent = pending ? snap_layer_job_key(pending)
-					     : i     ? im->chain[i - 1]
-						     : NULL;
+		if (r >= 0 && !present[0] && overlay)
+			r = new_job(im, &p, i);
+	}
+	for (i = 0; r >= 0 && i < im->nlayers; i++) {
+		failed = i;
+		if (!have_snap[i] && !overlay)
+			r = new_job(im, &p, i);
+		if (r >= 0 && p.job[i])
+			r = snap_layer_job_unpack(p.job[i], p.fd[i], im->err);
+	}
+	for (i = 0; r >= 0 && i < im->nlayers; i++) {
+		failed = i;
+		if (p.job[i])
+			r = snap_layer_job_synced(p.job[i], im->err);
+	}
+	for (i = 0; r >= 0 && i < im->nlayers; i++) {
+		failed = i;
+		struct img_desc *d = &im->layers[i];
+		if (p.job[i]) {
+			struct snap_layer_apply_result res = {0};
+			r = snap_layer_job_commit(p.job[i], &res, im->err);
 			if (r >= 0)
-				r = snap_layer_apply_start(im->s, fd, parent, key, &ao, &job,
-							   im->err);
-			if (r == -EEXIST && made_meanwhile(im, key)) {
-				/* Stored without its blob (the tee was dropped): read it again. */
-				have_snap = true;
-				r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
+				p.job[i] = NULL;
+			else if (r == -EEXIST && made_meanwhile(im, im->chain[i])) {
+				sc_debug("import: layer %zu was committed by another import "
+					 "meanwhile; ours goes, the layers above are applied again",
+					 i + 1);
+				*again = true; /* ours goes below, with what is on it */
 			}
-		}
-		if (r < 0) {
-			r = layer_error(im, i, r);
-			break;
-		}
-		/* The layer below has synced meanwhile (or nearly): commit it. */
-		if (pending) {
-			bool redo = false;
-			r = finish_pending(im, &pending, pi, &job, &redo);
-			if (r < 0)
+			if (r >= 0 || *again)
+				/* Our tee stored the blob before the commit found the other. */
+				r = layer_stored(im, i, &res);
+			if (*again)
 				break;
-			if (redo) {
-				i--; /* unpack this layer again, on the other import's */
-				continue;
-			}
-		}
-		if (job) {
-			pending = job; /* committed once the next one is unpacked */
-			pi = i;
 			continue;
 		}
-		if (!have_blob) {
+		if (!p.have_blob[i]) {
 			enum snap_compression c = SNAP_COMPRESSION_NONE;
-			r = store_layer(im, i, fd, &c);
+			r = store_layer(im, i, p.fd[i], &c);
 			if (r >= 0 && im->docker)
 				snprintf(d->media_type, sizeof(d->media_type), "%s",
 					 snap_compression_media_type(c, true));
@@ -712,13 +718,28 @@ unpack_layers(struct importer *im)
 		}
 		if (r >= 0)
 			r = layer_stored(im, i, NULL);
-		if (r < 0)
-			r = layer_error(im, i, r);
 	}
-	if (pending && r >= 0)
-		return finish_pending(im, &pending, pi, NULL, NULL);
-	snap_layer_apply_cancel(pending);
-	return r;
+	/* What was not committed goes, the jobs on top first. */
+	for (i = im->nlayers; i-- > 0;) {
+		snap_layer_job_cancel(p.job[i]);
+		if (p.fd[i] >= 0)
+			close(p.fd[i]);
+	}
+	return r < 0 ? layer_error(im, failed, r) : 0;
+}
+
+static int
+unpack_layers(struct importer *im)
+{
+	/* Each pass that must start again has one more layer stored by another import. */
+	for (size_t pass = 0; pass <= im->nlayers; pass++) {
+		bool again = false;
+		int r = apply_layers(im, &again);
+		if (r < 0 || !again)
+			return r;
+	}
+	return sc_err_set(im->err, -EAGAIN,
+			  "other imports kept storing this image's layers first; try again");
 }
 
 /* The docker form has no manifest: write the OCI one it implies. */

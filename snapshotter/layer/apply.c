@@ -1291,42 +1291,48 @@ tee_sink(void *arg, const void *data, size_t len, struct sc_err *err)
 	return snap_content_write(arg, data, len, err);
 }
 
-/* An applied layer waiting for its sync and commit (snap_layer_apply_start). */
+/* A layer being applied in steps (snap_layer_job_new). */
 struct snap_layer_job {
 	struct snap_store *s;
 	char key[96];
 	char *name;
 	char dir[PATH_MAX];
 	int dfd;
-	struct snap_content_writer *tee;
-	const char *tee_media_type;
-	const struct snap_label *labels;
-	size_t nlabels;
+	struct snap_layer_apply_opts opts; /* opts.tee: the job's until committed */
 	struct snap_layer_apply_result res;
 	pthread_t syncer;
 	bool syncing; /* the syncer runs */
+	bool synced;
 	int sync_errno;
+	struct snap_usage usage; /* measured after the sync; id 0: not */
+	uint64_t id;
 };
 
+/* Syncs the job's file system, then measures its snapshot for the commit. */
 static void *
 sync_thread(void *arg)
 {
 	struct snap_layer_job *job = arg;
 	job->sync_errno = syncfs(job->dfd) < 0 ? errno : 0;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/snapshots/%" PRIu64, snap_store_root(job->s), job->id);
+	if (!job->sync_errno && snap_du(AT_FDCWD, dir, &job->usage.bytes, &job->usage.inodes) >= 0)
+		job->usage.id = job->id;
 	return NULL;
 }
 
-/* Waits for the job's sync (running it here if no thread could). */
-static int
-job_sync(struct snap_layer_job *job, struct sc_err *err)
+int
+snap_layer_job_synced(struct snap_layer_job *job, struct sc_err *err)
 {
 	if (job->syncing) {
 		pthread_join(job->syncer, NULL);
 		job->syncing = false;
-	} else if (job->sync_errno < 0) {
+		job->synced = true;
+	} else if (!job->synced) {
 		job->sync_errno = syncfs(job->dfd) < 0 ? errno : 0;
+		job->synced = true;
 	}
-	if (job->sync_errno > 0)
+	if (job->sync_errno)
 		return sc_err_setsys(err, -job->sync_errno, "cannot sync '%s'", job->dir);
 	return 0;
 }
@@ -1338,15 +1344,15 @@ job_free(struct snap_layer_job *job)
 		pthread_join(job->syncer, NULL);
 	if (job->dfd >= 0)
 		close(job->dfd);
-	snap_content_abort(job->tee);
+	snap_content_abort(job->opts.tee);
 	free(job->name);
 	free(job);
 }
 
 int
-snap_layer_apply_start(struct snap_store *s, int fd, const char *parent, const char *name,
-		       const struct snap_layer_apply_opts *opts, struct snap_layer_job **ret,
-		       struct sc_err *err)
+snap_layer_job_new(struct snap_store *s, const char *parent, const char *name,
+		   const struct snap_layer_apply_opts *opts, struct snap_layer_job **ret,
+		   struct sc_err *err)
 {
 	struct snap_content_writer *tee = opts ? opts->tee : NULL;
 	int r = snap_key_validate(name, err);
@@ -1370,16 +1376,12 @@ snap_layer_apply_start(struct snap_store *s, int fd, const char *parent, const c
 	}
 	job->s = s;
 	job->dfd = -EBADF;
-	job->tee = tee;
-	if (opts) {
-		job->tee_media_type = opts->tee_media_type;
-		job->labels = opts->labels;
-		job->nlabels = opts->nlabels;
-	}
+	if (opts)
+		job->opts = *opts;
 	char rnd[17];
 	sc_random_hex(rnd, 8);
 	snprintf(job->key, sizeof(job->key), "apply.%d.%s", (int)getpid(), rnd);
-	/* Gone with us if we are killed; on a layer still syncing if that is the parent. */
+	/* Gone with us if we are killed; on another job's snapshot if that is the parent. */
 	const struct snap_prepare_opts po = {.owned = true, .parent_in_progress = true};
 	r = snap_snapshot_prepare(s, job->key, parent, SNAP_KIND_ACTIVE, &po, &info, err);
 	if (r < 0) {
@@ -1388,34 +1390,14 @@ snap_layer_apply_start(struct snap_store *s, int fd, const char *parent, const c
 	}
 	snprintf(job->dir, sizeof(job->dir), "%s/snapshots/%" PRIu64 "/fs", snap_store_root(s),
 		 info.id);
+	job->id = info.id;
 	snap_info_clear(&info);
 	job->dfd = open(job->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (job->dfd < 0)
+	if (job->dfd < 0) {
 		r = sc_err_setsys(err, -errno, "cannot open '%s'", job->dir);
-	bool overlay = strcmp(snap_store_driver_name(s), "overlay") == 0;
-	/* Overlay: the upper folder alone does not show what the lower layers hold. */
-	struct snap_layer_apply_opts with_lowers = {0};
-	if (opts)
-		with_lowers = *opts;
-	struct snap_mounts m = {0};
-	if (r >= 0 && overlay && parent) {
-		r = snap_snapshot_mounts(s, job->key, &m, err);
-		if (r >= 0 && m.n == 1 && m.v[0].nlowers) {
-			with_lowers.lowers = (const char *const *)m.v[0].lowers;
-			with_lowers.nlowers = m.v[0].nlowers;
-		}
-	}
-	if (r >= 0)
-		r = snap_layer_unpack(fd, job->dfd, overlay, &with_lowers, tee ? tee_sink : NULL,
-				      tee, &job->res, err);
-	snap_mounts_clear(&m);
-	if (r < 0) {
-		snap_layer_apply_cancel(job);
+		snap_layer_job_cancel(job);
 		return r;
 	}
-	/* Its writes go to the disk while the caller goes on (the next layer, say). */
-	job->sync_errno = -1; /* not synced yet */
-	job->syncing = sc_thread_start(&job->syncer, sync_thread, job) == 0;
 	*ret = job;
 	return 0;
 }
@@ -1427,19 +1409,51 @@ snap_layer_job_key(const struct snap_layer_job *job)
 }
 
 int
-snap_layer_apply_finish(struct snap_layer_job *job, struct snap_layer_apply_result *ret,
-			struct sc_err *err)
+snap_layer_job_unpack(struct snap_layer_job *job, int fd, struct sc_err *err)
+{
+	struct snap_store *s = job->s;
+	bool overlay = strcmp(snap_store_driver_name(s), "overlay") == 0;
+	/* Overlay: the upper folder alone does not show what the lower layers hold. */
+	struct snap_layer_apply_opts with_lowers = job->opts;
+	struct snap_mounts m = {0};
+	int r = 0;
+	if (overlay) {
+		r = snap_snapshot_mounts(s, job->key, &m, err);
+		if (r >= 0 && m.n == 1 && m.v[0].nlowers) {
+			with_lowers.lowers = (const char *const *)m.v[0].lowers;
+			with_lowers.nlowers = m.v[0].nlowers;
+		}
+	}
+	struct snap_content_writer *tee = job->opts.tee;
+	if (r >= 0)
+		r = snap_layer_unpack(fd, job->dfd, overlay, &with_lowers, tee ? tee_sink : NULL,
+				      tee, &job->res, err);
+	snap_mounts_clear(&m);
+	if (r < 0)
+		return r;
+	/* Its writes go to the disk while the caller goes on (the next layer, say). */
+	job->syncing = sc_thread_start(&job->syncer, sync_thread, job) == 0;
+	return 0;
+}
+
+int
+snap_layer_job_commit(struct snap_layer_job *job, struct snap_layer_apply_result *ret,
+		      struct sc_err *err)
 {
 	if (ret)
 		*ret = job->res; /* also on failure: the tee's blob may be stored */
-	int r = job_sync(job, err);
-	if (r >= 0 && job->tee) {
-		r = snap_content_commit(job->tee, job->tee_media_type, job->res.digest, err);
-		job->tee = NULL; /* consumed either way */
+	int r = snap_layer_job_synced(job, err);
+	if (r >= 0 && job->opts.tee) {
+		r = snap_content_commit(job->opts.tee, job->opts.tee_media_type, job->res.digest,
+					err);
+		job->opts.tee = NULL; /* consumed either way */
+		if (ret)
+			memcpy(ret->digest, job->res.digest, sizeof(ret->digest));
 	}
 	if (r >= 0)
-		r = snap_snapshot_commit(job->s, job->name, job->key, job->labels, job->nlabels,
-					 err);
+		r = snap_snapshot_commit_measured(job->s, job->name, job->key, job->opts.labels,
+						  job->opts.nlabels,
+						  job->usage.id ? &job->usage : NULL, err);
 	if (r < 0)
 		return r;
 	job_free(job);
@@ -1447,7 +1461,7 @@ snap_layer_apply_finish(struct snap_layer_job *job, struct snap_layer_apply_resu
 }
 
 void
-snap_layer_apply_cancel(struct snap_layer_job *job)
+snap_layer_job_cancel(struct snap_layer_job *job)
 {
 	if (!job)
 		return;
@@ -1465,11 +1479,13 @@ snap_layer_apply(struct snap_store *s, int fd, const char *parent, const char *n
 		 struct sc_err *err)
 {
 	struct snap_layer_job *job = NULL;
-	int r = snap_layer_apply_start(s, fd, parent, name, opts, &job, err);
+	int r = snap_layer_job_new(s, parent, name, opts, &job, err);
 	if (r < 0)
 		return r;
-	r = snap_layer_apply_finish(job, ret, err);
+	r = snap_layer_job_unpack(job, fd, err);
+	if (r >= 0)
+		r = snap_layer_job_commit(job, ret, err);
 	if (r < 0)
-		snap_layer_apply_cancel(job);
+		snap_layer_job_cancel(job);
 	return r;
 }

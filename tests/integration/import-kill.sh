@@ -121,3 +121,31 @@ snap df >/dev/null
 [ -f "$STORE/blobs/sha256/$khex" ] || fail "the open removed a blob its record names"
 check_store_consistent
 pass "$ROUNDS imports killed over [0, $dur_ms ms]: $killed killed ($midway mid-apply, $stacked with the second layer on the first), $finished finished; gc removed every leftover, check consistent"
+
+# Two imports of the same image at once: the one that commits a layer
+# second finds it stored, drops its own (and what it unpacked on it) and
+# applies the layers above again on the other's. Both succeed, and the
+# store holds one snapshot per layer.
+for name in $(snap image ls --json | json '" ".join(x["name"] for x in d)'); do
+	snap image rm "$name" >/dev/null
+done
+snap gc >/dev/null
+[ "$(snap snapshot ls --json | json 'len(d)')" = 0 ] || fail "gc left snapshots before the concurrent imports"
+raced=0
+for i in $(seq 1 6); do
+	SNAPCTL_DEBUG=1 "$SNAPCTL" --root "$STORE" image import "$TEST_TMP/oci" --name "twin-a:$i" >/dev/null 2>"$TEST_TMP/a.err" &
+	a=$!
+	SNAPCTL_DEBUG=1 "$SNAPCTL" --root "$STORE" image import "$TEST_TMP/oci" --name "twin-b:$i" >/dev/null 2>"$TEST_TMP/b.err" &
+	b=$!
+	wait "$a" || fail "round $i: the first of two imports failed: $(grep -v debug "$TEST_TMP/a.err")"
+	wait "$b" || fail "round $i: the second of two imports failed: $(grep -v debug "$TEST_TMP/b.err")"
+	grep -q "committed by another import meanwhile\|stored by another import already" "$TEST_TMP/a.err" "$TEST_TMP/b.err" &&
+		raced=$((raced + 1))
+	snap image rm "twin-a:$i" "twin-b:$i" >/dev/null
+	snap gc >/dev/null
+done
+[ "$raced" -ge 1 ] || fail "no round had one import find the other's layers: the race was not exercised"
+snap image import "$TEST_TMP/oci" --name twin >/dev/null
+[ "$(snap snapshot ls --json | json 'len(d)')" = 2 ] || fail "two layers left $(snap snapshot ls --json | json 'len(d)') snapshots"
+check_store_consistent
+pass "6 rounds of two concurrent imports of one image ($raced where one found the other's layers): both succeed, one snapshot per layer"

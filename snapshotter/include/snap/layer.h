@@ -194,27 +194,38 @@ int snap_layer_apply(struct snap_store *s, int fd, const char *parent, const cha
 		     struct sc_err *err);
 
 /*
- * snap_layer_apply in two halves, so that the next layer can be unpacked
- * while this one's writes reach the disk. start unpacks into an active
- * snapshot (this process's work in progress, named by
- * snap_layer_job_key) and starts syncing it on a thread; parent may be
- * another job's key, not finished yet. finish waits for that sync, then
- * commits the tee's blob and the snapshot as name (a job on top of another
- * is finished after it). On start's failure nothing is left; on finish's
- * the job stays, for snap_layer_apply_cancel, which removes its snapshot
- * (cancel the jobs on top of it first) and frees it. Errors: as
- * snap_layer_apply.
+ * snap_layer_apply in steps, so that a caller applying several layers (an
+ * image import) can order the work well:
+ *
+ * - snap_layer_job_new prepares the active snapshot a layer is unpacked
+ *   into (this process's work in progress, snap_layer_job_key) on parent,
+ *   which may be another job's key. opts is copied; what it points to must
+ *   outlive the job. Its tee belongs to the job from here on.
+ * - snap_layer_job_unpack unpacks fd into it, then starts syncing it on a
+ *   thread. A job on another one is unpacked after it (overlay reads the
+ *   lower layers' folders; the other drivers copy the parent's tree when
+ *   the job is made, so there the job is made after its parent's unpack).
+ * - snap_layer_job_commit waits for that sync, then commits the tee's blob
+ *   and the snapshot as name, after the job below it. On success the job
+ *   is freed; ret (may be NULL) is filled in either way.
+ * - snap_layer_job_cancel removes the snapshot (cancel the jobs on top of
+ *   it first) and frees the job; NULL-safe.
+ *
+ * A metadata transaction waits for the file data written before it (ext4's
+ * ordered mode), so the fastest order makes every job first and commits
+ * them all after the syncs. Errors: as snap_layer_apply.
  */
 struct snap_layer_job;
-int snap_layer_apply_start(struct snap_store *s, int fd, const char *parent, const char *name,
-			   const struct snap_layer_apply_opts *opts, struct snap_layer_job **ret,
-			   struct sc_err *err);
+int snap_layer_job_new(struct snap_store *s, const char *parent, const char *name,
+		       const struct snap_layer_apply_opts *opts, struct snap_layer_job **ret,
+		       struct sc_err *err);
 const char *snap_layer_job_key(const struct snap_layer_job *job);
-/* On success the job is freed. ret (may be NULL) is filled in either way. */
-int snap_layer_apply_finish(struct snap_layer_job *job, struct snap_layer_apply_result *ret,
-			    struct sc_err *err);
-/* NULL-safe. */
-void snap_layer_apply_cancel(struct snap_layer_job *job);
+int snap_layer_job_unpack(struct snap_layer_job *job, int fd, struct sc_err *err);
+/* Waits for the job's sync (running it here if it never started). */
+int snap_layer_job_synced(struct snap_layer_job *job, struct sc_err *err);
+int snap_layer_job_commit(struct snap_layer_job *job, struct snap_layer_apply_result *ret,
+			  struct sc_err *err);
+void snap_layer_job_cancel(struct snap_layer_job *job);
 
 /*
  * Unpacks a layer from fd into the directory dirfd (the lower-level part of
