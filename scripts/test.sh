@@ -35,13 +35,15 @@ meson test -C "$BUILD" --print-errorlogs --num-processes 2 || status=1
 configure "$ASAN_BUILD" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
 	"${conformance_opts[@]}" || exit 1
 ninja -C "$ASAN_BUILD" || exit 1
-# Every test again on the sanitizer build (but the one measuring memory), in
+# Every test again on the sanitizer build (but the one measuring memory, and
+# the btrfs reruns of the kill and race loops, which it runs on overlay), in
 # one run so that one log holds them; the two loop tests take fewer rounds.
+asan_skip=(--no-suite memory --no-suite btrfs-rerun-loops)
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	GC_RACE_ROUNDS=50 IMPORT_KILL_ROUNDS=12 \
-	meson test -C "$ASAN_BUILD" --no-suite memory --print-errorlogs --num-processes 2 \
+	meson test -C "$ASAN_BUILD" "${asan_skip[@]}" --print-errorlogs --num-processes 2 \
 	--timeout-multiplier 3 || status=1
-meson test -C "$ASAN_BUILD" --no-suite memory --list 2>/dev/null | grep '^snapctl:' \
+meson test -C "$ASAN_BUILD" "${asan_skip[@]}" --list 2>/dev/null | grep '^snapctl:' \
 	>"$ASAN_BUILD/meson-logs/expected.list"
 
 # Checks outside meson count in the summary as one test each.

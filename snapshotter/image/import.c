@@ -700,8 +700,8 @@ apply_layers(struct importer *im, bool *again)
 					 i + 1);
 				*again = true; /* ours goes below, with what is on it */
 			}
+			/* The blob is stored: our tee's, also when the commit found the other. */
 			if (r >= 0 || *again)
-				/* Our tee stored the blob before the commit found the other. */
 				r = layer_stored(im, i, &res);
 			if (*again)
 				break;
