@@ -608,7 +608,9 @@ commit_check(struct snap_txn *t, const char *name, const char *key, struct snap_
 		/* Prepared on work in progress (parent_in_progress): that goes first. */
 		struct snap_info parent = {0};
 		r = snap_snapshot_get_txn(t, ret->parent, &parent);
-		if (r >= 0 && parent.kind != SNAP_KIND_COMMITTED)
+		if (r == -ENOENT)
+			r = 0; /* a damaged store: check's to report, not commit's */
+		else if (r >= 0 && parent.kind != SNAP_KIND_COMMITTED)
 			r = sc_err_set(t->err, -EINVAL,
 				       "snapshot '%s' is on '%s', which is not committed yet; "
 				       "commit that first",

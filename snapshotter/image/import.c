@@ -593,7 +593,7 @@ made_meanwhile(struct importer *im, const char *key)
 struct layer_pass {
 	struct snap_layer_job *job[SNAP_IMAGE_LAYERS_MAX]; /* NULL: its snapshot is here */
 	int fd[SNAP_IMAGE_LAYERS_MAX];
-	bool have_blob[SNAP_IMAGE_LAYERS_MAX];
+	bool have_snap[SNAP_IMAGE_LAYERS_MAX], have_blob[SNAP_IMAGE_LAYERS_MAX];
 };
 
 /* The job for layer i, on layer i - 1's (its job's while that is in progress). */
@@ -645,38 +645,47 @@ apply_layers(struct importer *im, bool *again)
 	}
 	bool overlay = strcmp(snap_store_driver_name(im->s), "overlay") == 0;
 	size_t i = 0, failed = 0;
-	int r = 0;
 	/*
 	 * What is here already joins the lease in the same transaction that
 	 * finds it, so no collection can take it from under us; what is not
-	 * is made below, joining the lease as it is made.
+	 * is made below, joining the lease as it is made. One transaction for
+	 * every layer's snapshot and blob (the docker form's blob digests are
+	 * not known yet).
 	 */
-	bool have_snap[SNAP_IMAGE_LAYERS_MAX];
+	const char *types[2 * SNAP_IMAGE_LAYERS_MAX], *names[2 * SNAP_IMAGE_LAYERS_MAX];
+	bool present[2 * SNAP_IMAGE_LAYERS_MAX] = {false};
+	size_t n = 0;
+	for (i = 0; i < im->nlayers; i++) {
+		types[n] = "snapshot";
+		names[n++] = im->chain[i];
+		if (!im->docker) {
+			types[n] = "blob";
+			names[n++] = im->layers[i].digest;
+		}
+	}
+	int r = snap_lease_attach_present(im->s, im->lease.id, types, names, n, present, im->err);
+	if (r < 0)
+		return r;
 	for (i = 0; r >= 0 && i < im->nlayers; i++) {
 		failed = i;
 		struct img_desc *d = &im->layers[i];
-		const char *types[] = {"snapshot", "blob"}, *names[] = {im->chain[i], d->digest};
-		bool present[2] = {false, false};
-		r = snap_lease_attach_present(im->s, im->lease.id, types, names, im->docker ? 1 : 2,
-					      present, im->err);
-		if (r < 0)
-			break;
-		have_snap[i] = present[0];
-		p.have_blob[i] = present[1];
-		if (!present[0] || !present[1]) {
-			if (present[1])
+		size_t k = im->docker ? i : 2 * i;
+		p.have_snap[i] = present[k];
+		p.have_blob[i] = !im->docker && present[k + 1];
+		if (!p.have_snap[i] || !p.have_blob[i]) {
+			if (p.have_blob[i])
 				r = snap_content_open(im->s, d->digest, &p.fd[i], NULL, im->err);
 			else if ((p.fd[i] = img_open_beneath(im->dirfd, im->layer_paths[i],
 							     O_RDONLY)) < 0)
 				r = sc_err_setsys(im->err, p.fd[i], "cannot open layer '%s'",
 						  im->layer_paths[i]);
 		}
-		if (r >= 0 && !present[0] && overlay)
+		if (r >= 0 && !p.have_snap[i] && overlay)
 			r = new_job(im, &p, i);
 	}
 	for (i = 0; r >= 0 && i < im->nlayers; i++) {
 		failed = i;
-		if (!have_snap[i] && !overlay)
+		if (!p.have_snap[i] && !overlay)
 			r = new_job(im, &p, i);
 		if (r >= 0 && p.job[i])
 			r = snap_layer_job_unpack(p.job[i], p.fd[i], im->err);

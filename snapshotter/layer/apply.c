@@ -1298,6 +1298,7 @@ struct snap_layer_job {
 	char *name;
 	char dir[PATH_MAX];
 	int dfd;
+	bool on_parent;
 	struct snap_layer_apply_opts opts; /* opts.tee: the job's until committed */
 	struct snap_layer_apply_result res;
 	pthread_t syncer;
@@ -1329,7 +1330,7 @@ snap_layer_job_synced(struct snap_layer_job *job, struct sc_err *err)
 		job->syncing = false;
 		job->synced = true;
 	} else if (!job->synced) {
-		job->sync_errno = syncfs(job->dfd) < 0 ? errno : 0;
+		sync_thread(job); /* no thread could start: here, then */
 		job->synced = true;
 	}
 	if (job->sync_errno)
@@ -1376,6 +1377,7 @@ snap_layer_job_new(struct snap_store *s, const char *parent, const char *name,
 	}
 	job->s = s;
 	job->dfd = -EBADF;
+	job->on_parent = parent && *parent;
 	if (opts)
 		job->opts = *opts;
 	char rnd[17];
@@ -1417,7 +1419,7 @@ snap_layer_job_unpack(struct snap_layer_job *job, int fd, struct sc_err *err)
 	struct snap_layer_apply_opts with_lowers = job->opts;
 	struct snap_mounts m = {0};
 	int r = 0;
-	if (overlay) {
+	if (overlay && job->on_parent) {
 		r = snap_snapshot_mounts(s, job->key, &m, err);
 		if (r >= 0 && m.n == 1 && m.v[0].nlowers) {
 			with_lowers.lowers = (const char *const *)m.v[0].lowers;
@@ -1440,16 +1442,14 @@ int
 snap_layer_job_commit(struct snap_layer_job *job, struct snap_layer_apply_result *ret,
 		      struct sc_err *err)
 {
-	if (ret)
-		*ret = job->res; /* also on failure: the tee's blob may be stored */
 	int r = snap_layer_job_synced(job, err);
 	if (r >= 0 && job->opts.tee) {
 		r = snap_content_commit(job->opts.tee, job->opts.tee_media_type, job->res.digest,
 					err);
 		job->opts.tee = NULL; /* consumed either way */
-		if (ret)
-			memcpy(ret->digest, job->res.digest, sizeof(ret->digest));
 	}
+	if (ret)
+		*ret = job->res; /* also on failure: the tee's blob may be stored */
 	if (r >= 0)
 		r = snap_snapshot_commit_measured(job->s, job->name, job->key, job->opts.labels,
 						  job->opts.nlabels,
