@@ -62,7 +62,7 @@ stacked_work() {
 		json 'sum(1 for s in d if s["key"].startswith("apply.") and (s.get("parent") or "").startswith("apply."))'
 }
 
-killed=0 finished=0 midway=0 stacked=0
+killed=0 finished=0 midway=0 stacked=0 late=0
 for i in $(seq 1 "$ROUNDS"); do
 	# Uniform over [0, dur]: round i of ROUNDS, plus jitter within its slot.
 	delay_ms=$(( (dur_ms * (i - 1) + RANDOM % dur_ms) / ROUNDS ))
@@ -85,8 +85,15 @@ for i in $(seq 1 "$ROUNDS"); do
 		echo "$report" | json "[p['kind'] for p in d['problems']]" | grep -c >/dev/null dead-owner ||
 			fail "round $i: check did not report the killed import's work snapshot: $report"
 	fi
-	snap image ls --json | json '[x["name"] for x in d]' | grep -c >/dev/null "big:$i" &&
-		fail "round $i: a killed import left an image name"
+	# The name is the last transaction: a killed import that left it was
+	# killed after it (in its lease's release, or its exit, which takes a
+	# while under ASan), and its image must be whole.
+	if snap image ls --json | json '[x["name"] for x in d]' | grep -c >/dev/null "big:$i"; then
+		late=$((late + 1))
+		snap image export "big:$i" -o type=oci,dest="$TEST_TMP/late",tar=false >/dev/null ||
+			fail "round $i: a killed import left the name of an image that does not export"
+		rm -rf "$TEST_TMP/late"
+	fi
 	snap gc >/dev/null
 	[ "$(active_work)" = 0 ] || fail "round $i: gc left the killed import's work snapshot: $(snap snapshot ls --kind active)"
 	out=$(snap check) || fail "round $i: check after gc: $out"
@@ -120,7 +127,7 @@ snap df >/dev/null
 [ -z "$(ls "$STORE/ingest")" ] || fail "the open kept a dead writer's ingest file: $(ls "$STORE/ingest")"
 [ -f "$STORE/blobs/sha256/$khex" ] || fail "the open removed a blob its record names"
 check_store_consistent
-pass "$ROUNDS imports killed over [0, $dur_ms ms]: $killed killed ($midway mid-apply, $stacked with the second layer on the first), $finished finished; gc removed every leftover, check consistent"
+pass "$ROUNDS imports killed over [0, $dur_ms ms]: $killed killed ($midway mid-apply, $stacked with the second layer on the first, $late after naming the image), $finished finished; gc removed every leftover, check consistent"
 
 # Two imports of the same image at once: the one that commits a layer
 # second finds it stored, drops its own (and what it unpacked on it) and
